@@ -1,0 +1,57 @@
+"""Fixtures: an emulator on a random port and a real kubernetes_asyncio client for it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from kubernetes_asyncio import client
+
+from twcc_spawner.emulator import Emulator
+
+GPU = "Tesla-V100-SXM2-32GB"
+
+SMALL_CLUSTER: dict[str, Any] = {
+    "defaults": {
+        "cpu": "4",
+        "memory": "16Gi",
+        "gpu": {"product": GPU, "count": 2, "memory": 32768, "driver": "470.57.02"},
+        "taints": [{"key": "nvidia.com/gpu", "value": "present", "effect": "NoSchedule"}],
+    },
+    "nodes": [{"name": "gn1"}, {"name": "gn2"}],
+}
+
+GPU_TOLERATION = {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
+
+
+def pod_manifest(name: str, command: list[str] | None = None, gpus: int = 0, **spec: Any) -> dict:
+    """A minimal pod; with ``gpus`` it requests them and tolerates the GPU taint."""
+    container: dict[str, Any] = {
+        "name": "notebook",
+        "image": "nvcr.io/nvidia/pytorch:24.05-py3",
+        "command": command or ["sleep", "60"],
+    }
+    if gpus:
+        container["resources"] = {"limits": {"nvidia.com/gpu": str(gpus)}}
+        spec.setdefault("tolerations", [GPU_TOLERATION])
+    spec.setdefault("terminationGracePeriodSeconds", 2)
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "labels": {"app": "test"}},
+        "spec": {"containers": [container], **spec},
+    }
+
+
+@pytest.fixture
+async def emu() -> AsyncIterator[Emulator]:
+    async with Emulator(cluster=SMALL_CLUSTER) as emulator:
+        yield emulator
+
+
+@pytest.fixture
+async def api(emu: Emulator) -> AsyncIterator[client.CoreV1Api]:
+    config = client.Configuration(host=emu.url)
+    async with client.ApiClient(config) as api_client:
+        yield client.CoreV1Api(api_client)

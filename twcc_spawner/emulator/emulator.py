@@ -1,0 +1,195 @@
+"""The :class:`Emulator`: store, API server, scheduler and kubelet wired together."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import shutil
+import tempfile
+import threading
+from collections.abc import Coroutine, Iterator, Mapping
+from pathlib import Path
+from typing import Any, Self, TypeVar
+
+import yaml
+from aiohttp import web
+
+from .cluster import load_cluster, node_objects
+from .faults import Faults
+from .kubelet import Kubelet
+from .scheduler import Scheduler
+from .server import ApiServer
+from .store import Store
+
+log = logging.getLogger(__name__)
+
+BANNER = "SIMULATED Kubernetes cluster (twcc-spawner emulator): not a real cluster"
+CONTEXT = "twcc-emulator"
+NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
+
+T = TypeVar("T")
+
+
+class Emulator:
+    """A simulated Kubernetes API server with GPU nodes, serving on ``host:port``.
+
+    ``cluster`` is a cluster description (mapping), a YAML file, or None for the shipped
+    TWCC V100 cluster. ``workdir`` holds pod files and PVC data; a temporary directory
+    is created (and removed on stop) when it is None.
+    """
+
+    def __init__(
+        self,
+        cluster: str | Path | Mapping[str, Any] | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        workdir: str | Path | None = None,
+        history_size: int = 1000,
+    ) -> None:
+        self.cluster = load_cluster(cluster)
+        self.host = host
+        self.port = port
+        self._own_workdir = workdir is None
+        self.workdir = Path(workdir or tempfile.mkdtemp(prefix="twcc-emulator-"))
+        self.history_size = history_size
+        self.faults = Faults()
+        self.store: Store
+        self.kubelet: Kubelet
+        self._runner: web.AppRunner | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+
+    @property
+    def url(self) -> str:
+        """The API server URL, e.g. ``http://127.0.0.1:41234``."""
+        return f"http://{self.host}:{self.port}"
+
+    async def start(self) -> None:
+        """Create the cluster objects and start serving."""
+        log.warning(BANNER)
+        self.store = Store(self.history_size)
+        for name in NAMESPACES:
+            self.store.create(
+                "namespaces",
+                {
+                    "apiVersion": "v1",
+                    "kind": "Namespace",
+                    "metadata": {"name": name, "labels": {"kubernetes.io/metadata.name": name}},
+                    "spec": {"finalizers": ["kubernetes"]},
+                    "status": {"phase": "Active"},
+                },
+            )
+        for node in node_objects(self.cluster):
+            self.store.create("nodes", node)
+        self.kubelet = Kubelet(self.store, self.workdir)
+        self._tasks = [
+            asyncio.create_task(Scheduler(self.store).run()),
+            asyncio.create_task(self.kubelet.run()),
+        ]
+        server = ApiServer(self.store, self.faults, self.kubelet.pod_logs)
+        self._runner = web.AppRunner(
+            server.app(), handle_signals=False, access_log=None, shutdown_timeout=0.1
+        )
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port)
+        await site.start()
+        self.port = self._runner.addresses[0][1]
+        log.warning("%s; serving at %s", BANNER, self.url)
+
+    async def stop(self) -> None:
+        """Stop serving and kill every pod process."""
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+        if self._own_workdir:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    def kubeconfig(self) -> dict[str, Any]:
+        """A kubeconfig for this emulator (context, cluster and user ``twcc-emulator``)."""
+        return {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [{"name": CONTEXT, "cluster": {"server": self.url}}],
+            "users": [{"name": CONTEXT, "user": {"token": "twcc-emulator-token"}}],
+            "contexts": [{"name": CONTEXT, "context": {"cluster": CONTEXT, "user": CONTEXT}}],
+            "current-context": CONTEXT,
+        }
+
+    def write_kubeconfig(self, path: str | Path) -> Path:
+        """Write :meth:`kubeconfig` as YAML to ``path`` and return the path."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(yaml.safe_dump(self.kubeconfig(), sort_keys=False))
+        return path
+
+    @classmethod
+    @contextlib.contextmanager
+    def in_thread(cls, **kwargs: Any) -> Iterator[ThreadedEmulator]:
+        """Run an emulator on its own event loop in a background thread (for sync code)."""
+        threaded = ThreadedEmulator(cls(**kwargs))
+        threaded.start()
+        try:
+            yield threaded
+        finally:
+            threaded.stop()
+
+
+class ThreadedEmulator:
+    """An :class:`Emulator` running in a background thread; :meth:`call` runs coroutines."""
+
+    def __init__(self, emulator: Emulator) -> None:
+        self.emulator = emulator
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._run, name="twcc-emulator", daemon=True)
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+
+    @property
+    def url(self) -> str:
+        """The API server URL."""
+        return self.emulator.url
+
+    def write_kubeconfig(self, path: str | Path) -> Path:
+        """See :meth:`Emulator.write_kubeconfig`."""
+        return self.emulator.write_kubeconfig(path)
+
+    def call(self, coro: Coroutine[Any, Any, T], timeout: float = 30) -> T:
+        """Run ``coro`` on the emulator's loop (e.g. to touch ``emulator.store``)."""
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        try:
+            self.loop.run_until_complete(self.emulator.start())
+        except BaseException as exc:
+            self._error = exc
+        self._ready.set()
+        if self._error is None:
+            self.loop.run_forever()
+        self.loop.close()
+
+    def start(self) -> None:
+        """Start the thread and wait until the server is listening."""
+        self._thread.start()
+        self._ready.wait()
+        if self._error is not None:
+            raise self._error
+
+    def stop(self) -> None:
+        """Stop the emulator and its thread."""
+        self.call(self.emulator.stop())
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join()

@@ -1,0 +1,346 @@
+"""Kubelet stand-in: runs each bound pod's first container as a local process group.
+
+Deviations from a real kubelet: images are never pulled; only the first container runs
+(others are reported running and ready without a process); init containers are skipped;
+``restartPolicy`` is treated as ``Never``; probes other than an httpGet readinessProbe are
+ignored, and that one is polled quickly rather than every ``periodSeconds``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import signal
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import aiohttp
+
+from . import nvidia_smi
+from .environment import container_env, expand
+from .events import record_event
+from .podnet import PodIPs
+from .scheduling import TERMINATED, gpu_count, set_condition
+from .store import Change, Key, Obj, Store, key_of, now
+from .volumes import mount_volumes
+
+log = logging.getLogger(__name__)
+
+COMPONENT = "kubelet"
+_PROBE_INTERVAL = 0.1
+_MESSAGE_LIMIT = 4096
+
+
+@dataclass
+class _Runtime:
+    """Local state of one pod run by the kubelet."""
+
+    key: Key
+    uid: str
+    root: Path
+    deleting: asyncio.Event = field(default_factory=asyncio.Event)
+    ip: str = ""
+    process: asyncio.subprocess.Process | None = None
+    started_at: str = ""
+    task: asyncio.Task[None] | None = None
+    probe: asyncio.Task[None] | None = None
+
+
+class Kubelet:
+    """Starts, watches and stops the processes of pods bound to any node."""
+
+    def __init__(self, store: Store, workdir: Path) -> None:
+        self.store = store
+        self.workdir = workdir
+        self.ips = PodIPs()
+        self._runtimes: dict[Key, _Runtime] = {}
+        self._dirty = asyncio.Event()
+
+    def pod_root(self, pod: Obj) -> Path:
+        """The local directory holding a pod's files (log, bin, volumes)."""
+        return self.workdir / "pods" / pod["metadata"]["uid"]
+
+    def pod_logs(self, pod: Obj, query: Mapping[str, str]) -> str | None:
+        """A pod's combined stdout/stderr, optionally only the last ``tailLines``."""
+        path = self.pod_root(pod) / "log"
+        if not path.exists():
+            return None
+        text = path.read_text(errors="replace")
+        if tail := query.get("tailLines"):
+            text = "".join(text.splitlines(keepends=True)[-int(tail) :])
+        return text
+
+    async def run(self) -> None:
+        """Reconcile pods with processes until cancelled, then kill every process."""
+        unsubscribe = self.store.subscribe(self._on_change)
+        self._dirty.set()
+        try:
+            while True:
+                await self._dirty.wait()
+                self._dirty.clear()
+                self._reconcile()
+        finally:
+            unsubscribe()
+            await self._shutdown()
+
+    def _on_change(self, change: Change) -> None:
+        if change.plural == "pods":
+            self._dirty.set()
+
+    def _reconcile(self) -> None:
+        live = {(key_of(p), p["metadata"]["uid"]) for p in self.store.items("pods")}
+        for runtime in self._runtimes.values():
+            if (runtime.key, runtime.uid) not in live:
+                runtime.deleting.set()  # removed behind the kubelet's back
+        for pod in list(self.store.items("pods")):
+            if not pod["spec"].get("nodeName"):
+                continue
+            key = key_of(pod)
+            runtime = self._runtimes.get(key)
+            if runtime is None or runtime.uid != pod["metadata"]["uid"]:
+                if runtime is not None:
+                    continue  # the old pod of this name is still being torn down
+                runtime = _Runtime(key, pod["metadata"]["uid"], self.pod_root(pod))
+                self._runtimes[key] = runtime
+                runtime.task = asyncio.create_task(self._lifecycle(runtime))
+            if pod["metadata"].get("deletionTimestamp"):
+                runtime.deleting.set()
+
+    async def _lifecycle(self, runtime: _Runtime) -> None:
+        try:
+            pod = self.store.find("pods", *runtime.key)
+            if pod and pod["status"].get("phase") not in TERMINATED:
+                await self._start(runtime, pod)
+            if runtime.process is not None:
+                exited = asyncio.create_task(runtime.process.wait())
+                deleting = asyncio.create_task(runtime.deleting.wait())
+                await asyncio.wait({exited, deleting}, return_when=asyncio.FIRST_COMPLETED)
+                deleting.cancel()
+                if not exited.done():
+                    await self._stop(runtime, exited)
+                self._record_exit(runtime, await exited)
+            await runtime.deleting.wait()
+            with contextlib.suppress(Exception):
+                self.store.delete("pods", *runtime.key)
+        finally:
+            if runtime.probe:
+                runtime.probe.cancel()
+            self._kill_group(runtime, signal.SIGKILL)
+            if runtime.ip:
+                self.ips.free(runtime.ip)
+            del self._runtimes[runtime.key]
+            self._dirty.set()
+
+    async def _start(self, runtime: _Runtime, pod: Obj) -> None:
+        container = pod["spec"]["containers"][0]
+        node = self.store.find("nodes", "", pod["spec"]["nodeName"])
+        runtime.ip = self.ips.allocate()
+        root = runtime.root
+        root.mkdir(parents=True, exist_ok=True)
+        bin_dir = root / "bin"
+        nvidia_smi.install(bin_dir, nvidia_smi.gpu_info(pod, node, gpu_count(pod)))
+        mounts, memory = mount_volumes(pod, container, self.store, root, self.workdir / "pvcs")
+        termination_log = root / "termination-log"
+        termination_log.write_text("")
+        own_env = container_env(pod, container, self.store, runtime.ip)
+        env = {**os.environ, **{k: v.replace("0.0.0.0", runtime.ip) for k, v in own_env.items()}}
+        env.update(
+            PATH=f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
+            HOSTNAME=pod["metadata"]["name"],
+            KUBE_EMULATOR_MOUNTS=json.dumps(mounts),
+            KUBE_EMULATOR_MEMORY_VOLUMES=json.dumps(memory),
+            KUBE_EMULATOR_TERMINATION_LOG=str(termination_log),
+            KUBE_EMULATOR_POD_IP=runtime.ip,
+        )
+        argv = [
+            expand(arg, own_env).replace("0.0.0.0", runtime.ip)
+            for arg in container.get("command", []) + container.get("args", [])
+        ]
+        image = container.get("image", "")
+        log.info("SIMULATED: image %s is not pulled; running the container command locally", image)
+        record_event(
+            self.store,
+            pod,
+            "Normal",
+            "Pulled",
+            f"SIMULATED: image {image} is not pulled; running the container command locally",
+            COMPONENT,
+        )
+        working_dir = mounts.get(container.get("workingDir", ""), str(root))
+        if not container.get("command"):
+            self._record_start_error(
+                runtime, "SIMULATED: no command given; image entrypoint unknown"
+            )
+            return
+        try:
+            with (root / "log").open("ab") as log_file:
+                runtime.process = await asyncio.create_subprocess_exec(
+                    *argv,
+                    stdin=asyncio.subprocess.DEVNULL,
+                    stdout=log_file,
+                    stderr=asyncio.subprocess.STDOUT,
+                    env=env,
+                    cwd=working_dir,
+                    start_new_session=True,
+                )
+        except OSError as exc:
+            self._record_start_error(runtime, str(exc))
+            return
+        runtime.started_at = now()
+        probe = container.get("readinessProbe", {}).get("httpGet")
+        self._write_status(runtime, lambda p: self._running_status(runtime, p, ready=not probe))
+        pod = self.store.find("pods", *runtime.key) or pod
+        record_event(
+            self.store,
+            pod,
+            "Normal",
+            "Started",
+            f"Started container {container['name']}",
+            COMPONENT,
+        )
+        if probe:
+            runtime.probe = asyncio.create_task(self._probe_readiness(runtime, container, probe))
+
+    def _write_status(self, runtime: _Runtime, mutate: Callable[[Obj], None]) -> None:
+        pod = self.store.find("pods", *runtime.key)
+        if pod is None or pod["metadata"]["uid"] != runtime.uid:
+            return
+        mutate(pod)
+        self.store.update("pods", pod)
+
+    def _running_status(self, runtime: _Runtime, pod: Obj, ready: bool) -> None:
+        status = pod["status"]
+        status.update(
+            phase="Running",
+            podIP=runtime.ip,
+            podIPs=[{"ip": runtime.ip}],
+            hostIP="127.0.0.1",
+            hostIPs=[{"ip": "127.0.0.1"}],
+            startTime=runtime.started_at,
+        )
+        pid = runtime.process.pid if runtime.process else 0
+        status["containerStatuses"] = [
+            {
+                "name": c["name"],
+                "image": c.get("image", ""),
+                "imageID": f"simulated://{c.get('image', '')}",
+                "containerID": f"emulator://{pid}/{c['name']}",
+                "restartCount": 0,
+                "started": True,
+                "ready": ready or i > 0,
+                "state": {"running": {"startedAt": runtime.started_at}},
+            }
+            for i, c in enumerate(pod["spec"]["containers"])
+        ]
+        set_condition(pod, {"type": "Initialized", "status": "True"})
+        self._set_ready(pod, ready)
+
+    @staticmethod
+    def _set_ready(pod: Obj, ready: bool, reason: str = "ContainersNotReady") -> None:
+        value = "True" if ready else "False"
+        for kind in ("ContainersReady", "Ready"):
+            condition = {"type": kind, "status": value}
+            if not ready:
+                condition["reason"] = reason
+            set_condition(pod, condition)
+
+    async def _probe_readiness(self, runtime: _Runtime, container: Obj, probe: Obj) -> None:
+        port = probe.get("port")
+        if isinstance(port, str) and not port.isdigit():
+            named = {p.get("name"): p["containerPort"] for p in container.get("ports", [])}
+            port = named.get(port)
+        host = probe.get("host") or runtime.ip
+        url = f"{probe.get('scheme', 'HTTP').lower()}://{host}:{port}{probe.get('path', '/')}"
+        timeout = aiohttp.ClientTimeout(total=probe.get("timeoutSeconds", 1))
+        async with aiohttp.ClientSession(timeout=timeout) as session:
+            while runtime.process and runtime.process.returncode is None:
+                with contextlib.suppress(aiohttp.ClientError, TimeoutError):
+                    async with session.get(url) as response:
+                        if 200 <= response.status < 400:
+                            break
+                await asyncio.sleep(_PROBE_INTERVAL)
+            else:
+                return
+
+        def mark_ready(pod: Obj) -> None:
+            if pod["status"].get("phase") == "Running":
+                pod["status"]["containerStatuses"][0]["ready"] = True
+                self._set_ready(pod, True)
+
+        self._write_status(runtime, mark_ready)
+
+    async def _stop(self, runtime: _Runtime, exited: asyncio.Task[int]) -> None:
+        pod = self.store.find("pods", *runtime.key) or {"metadata": {}}
+        grace = pod["metadata"].get("deletionGracePeriodSeconds", 30)
+        if pod.get("spec"):
+            message = f"Stopping container {pod['spec']['containers'][0]['name']}"
+            record_event(self.store, pod, "Normal", "Killing", message, COMPONENT)
+        self._kill_group(runtime, signal.SIGTERM)
+        try:
+            await asyncio.wait_for(asyncio.shield(exited), grace)
+        except TimeoutError:
+            self._kill_group(runtime, signal.SIGKILL)
+            await exited
+
+    def _record_exit(self, runtime: _Runtime, returncode: int) -> None:
+        exit_code = 128 - returncode if returncode < 0 else returncode
+        root = runtime.root
+        message = (root / "termination-log").read_text(errors="replace")[:_MESSAGE_LIMIT]
+
+        def terminated(pod: Obj) -> None:
+            container = pod["spec"]["containers"][0]
+            text = message
+            if (
+                not text
+                and exit_code
+                and container.get("terminationMessagePolicy") == ("FallbackToLogsOnError")
+            ):
+                log_path = root / "log"
+                text = log_path.read_text(errors="replace")[-2048:] if log_path.exists() else ""
+            state = {
+                "exitCode": exit_code,
+                "reason": "Completed" if exit_code == 0 else "Error",
+                "startedAt": runtime.started_at,
+                "finishedAt": now(),
+                "containerID": f"emulator://{runtime.process.pid if runtime.process else 0}",
+            }
+            if text:
+                state["message"] = text
+            if returncode < 0:
+                state["signal"] = -returncode
+            statuses = pod["status"].get("containerStatuses") or [{}]
+            statuses[0].update(ready=False, started=False, state={"terminated": state})
+            pod["status"]["containerStatuses"] = statuses
+            pod["status"]["phase"] = "Succeeded" if exit_code == 0 else "Failed"
+            self._set_ready(pod, False, "PodCompleted" if exit_code == 0 else "PodFailed")
+
+        log.info("kubelet: pod %s/%s exited with %s", *runtime.key, exit_code)
+        self._write_status(runtime, terminated)
+
+    def _record_start_error(self, runtime: _Runtime, message: str) -> None:
+        log.warning("kubelet: pod %s/%s cannot start: %s", *runtime.key, message)
+        (runtime.root / "termination-log").write_text(message)
+        self._record_exit(runtime, 128)
+
+    @staticmethod
+    def _kill_group(runtime: _Runtime, sig: signal.Signals) -> None:
+        if runtime.process is not None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(runtime.process.pid, sig)
+
+    async def _shutdown(self) -> None:
+        runtimes = list(self._runtimes.values())
+        for runtime in runtimes:
+            self._kill_group(runtime, signal.SIGKILL)
+            if runtime.task:
+                runtime.task.cancel()
+        for runtime in runtimes:
+            if runtime.process is not None:
+                await runtime.process.wait()
+            if runtime.task:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await runtime.task

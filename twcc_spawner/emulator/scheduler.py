@@ -1,0 +1,113 @@
+"""Scheduler stand-in: binds pending pods to nodes where they fit, reacting to store changes."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import Counter
+
+from .events import record_event
+from .quantity import parse_quantity
+from .scheduling import (
+    bound_usage,
+    node_failures,
+    pod_requests,
+    set_condition,
+    unschedulable_message,
+)
+from .store import Change, Obj, Store
+
+log = logging.getLogger(__name__)
+
+SCHEDULER_NAME = "default-scheduler"
+
+
+class Scheduler:
+    """Runs a scheduling pass whenever pods or nodes change."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._dirty = asyncio.Event()
+
+    async def run(self) -> None:
+        """Schedule until cancelled."""
+        unsubscribe = self.store.subscribe(self._on_change)
+        self._dirty.set()
+        try:
+            while True:
+                await self._dirty.wait()
+                self._dirty.clear()
+                self.schedule_pending()
+        finally:
+            unsubscribe()
+
+    def _on_change(self, change: Change) -> None:
+        if change.plural in ("pods", "nodes"):
+            self._dirty.set()
+
+    def schedule_pending(self) -> None:
+        """One pass over all pending, unbound pods, oldest first."""
+        nodes = list(self.store.items("nodes"))
+        pods = list(self.store.items("pods"))
+        usage = bound_usage(pods)
+        pending = [
+            p
+            for p in pods
+            if not p["spec"].get("nodeName")
+            and not p["metadata"].get("deletionTimestamp")
+            and p["status"].get("phase") == "Pending"
+            and p["spec"].get("schedulerName", SCHEDULER_NAME) == SCHEDULER_NAME
+        ]
+        pending.sort(key=lambda p: (p["metadata"]["creationTimestamp"], p["metadata"]["name"]))
+        for pod in pending:
+            failures = {
+                n["metadata"]["name"]: node_failures(
+                    pod, n, usage.get(n["metadata"]["name"], Counter())
+                )
+                for n in nodes
+            }
+            feasible = [n for n in nodes if not failures[n["metadata"]["name"]]]
+            if feasible:
+                node = max(feasible, key=lambda n: _free_score(n, usage))
+                usage.setdefault(node["metadata"]["name"], Counter()).update(pod_requests(pod))
+                self._bind(pod, node["metadata"]["name"])
+            else:
+                self._mark_unschedulable(pod, unschedulable_message(len(nodes), failures.values()))
+
+    def _bind(self, pod: Obj, node: str) -> None:
+        meta = pod["metadata"]
+        pod = self.store.get("pods", meta["namespace"], meta["name"])
+        pod["spec"]["nodeName"] = node
+        set_condition(pod, {"type": "PodScheduled", "status": "True"})
+        pod = self.store.update("pods", pod)
+        message = f"Successfully assigned {meta['namespace']}/{meta['name']} to {node}"
+        log.info("scheduler: %s", message)
+        record_event(self.store, pod, "Normal", "Scheduled", message, SCHEDULER_NAME)
+
+    def _mark_unschedulable(self, pod: Obj, message: str) -> None:
+        current = next(
+            (c for c in pod["status"].get("conditions", []) if c["type"] == "PodScheduled"), {}
+        )
+        if current.get("message") == message:
+            return
+        meta = pod["metadata"]
+        pod = self.store.get("pods", meta["namespace"], meta["name"])
+        condition = {
+            "type": "PodScheduled",
+            "status": "False",
+            "reason": "Unschedulable",
+            "message": message,
+        }
+        set_condition(pod, condition)
+        pod = self.store.update("pods", pod)
+        log.info("scheduler: %s/%s: %s", meta["namespace"], meta["name"], message)
+        record_event(self.store, pod, "Warning", "FailedScheduling", message, SCHEDULER_NAME)
+
+
+def _free_score(node: Obj, usage: dict[str, Counter[str]]) -> tuple[object, ...]:
+    """Prefer the least allocated node (most free GPUs, then CPU), then the name."""
+    name = node["metadata"]["name"]
+    allocatable = node["status"].get("allocatable", {})
+    used = usage.get(name, Counter())
+    free = [parse_quantity(allocatable.get(r, "0")) - used[r] for r in ("nvidia.com/gpu", "cpu")]
+    return (*free, [-ord(c) for c in name])
