@@ -1,0 +1,37 @@
+# Two commands do all set-up on a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+CHP := node_modules/.bin/configurable-http-proxy
+
+.PHONY: demo test lint docs bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(VENV)/.installed: $(BIN)/python setup.cfg pyproject.toml
+	$(BIN)/pip install --quiet -e '.[test,docs]'
+	touch $@
+
+$(CHP): package.json
+	npm install --no-audit --no-fund --silent
+	touch $@
+
+install: $(VENV)/.installed $(CHP)
+
+demo: install
+	PATH="$(CURDIR)/node_modules/.bin:$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m twcc_spawner.demo
+
+lint: $(VENV)/.installed
+	$(BIN)/ruff check twcc_spawner tests docs jupyterhub_config.py
+	$(BIN)/ruff format --check twcc_spawner tests docs jupyterhub_config.py
+
+test: install lint docs
+	PATH="$(CURDIR)/node_modules/.bin:$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+docs: $(VENV)/.installed
+	$(BIN)/sphinx-build -W --keep-going -b html docs docs/_build/html
+
+clean:
+	rm -rf $(VENV) node_modules docs/_build

@@ -1,0 +1,103 @@
+"""user_options to a selection: what is accepted, and every refusal with its message."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from twcc_spawner.catalog import Catalog, load_catalog
+from twcc_spawner.selection import SelectionError, options_from_form, resolve
+
+
+@pytest.fixture
+def catalog(shipped_profiles: Path) -> Catalog:
+    return load_catalog(shipped_profiles)
+
+
+@pytest.mark.parametrize(
+    ("options", "label"),
+    [
+        ({}, "PyTorch 22.02 / 1 GPU"),
+        (None, "PyTorch 22.02 / 1 GPU"),
+        ({"release": "21.11", "gpus": 2}, "PyTorch 21.11 / 2 GPUs"),
+        ({"release": "21.11", "gpus": "2"}, "PyTorch 21.11 / 2 GPUs"),
+        ({"release": "21.11", "size": "c.xsuper"}, "PyTorch 21.11 / 2 GPUs"),
+        ({"release": "21.11", "size": "c.xsuper", "gpus": 2}, "PyTorch 21.11 / 2 GPUs"),
+        ({"release": "18.08", "gpus": 8}, "PyTorch 18.08 / 8 GPUs"),
+        ({"gpus": 4}, "PyTorch 22.02 / 4 GPUs"),
+    ],
+)
+def test_accepted_options(catalog: Catalog, options: Any, label: str) -> None:
+    selection = resolve(catalog, options)
+    assert selection.label == label
+    assert resolve(catalog, selection.user_options()) == selection
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (
+            {"release": "99.99"},
+            "PyTorch release '99.99' is not offered; pick one of: 22.02, 21.11,",
+        ),
+        ({"release": 21.11}, "PyTorch release 21.11 is not offered"),
+        ({"release": "pytorch-21-11"}, "PyTorch release 'pytorch-21-11' is not offered"),
+        ({"release": "21.11", "gpus": 3}, "3 GPUs is not offered; pick one of: 1, 2, 4, 8 GPUs."),
+        ({"release": "21.11", "gpus": 0}, "0 GPUs is not offered"),
+        ({"release": "21.11", "gpus": -1}, "-1 GPUs is not offered"),
+        ({"release": "21.11", "gpus": 1000}, "1000 GPUs is not offered"),
+        ({"release": "21.11", "gpus": "2; rm -rf"}, "'2; rm -rf' GPUs is not offered"),
+        ({"release": "21.11", "gpus": True}, "True GPUs is not offered"),
+        ({"release": "21.11", "gpus": 2.0}, "2.0 GPUs is not offered"),
+        ({"release": "21.11", "gpus": ["2"]}, "['2'] GPUs is not offered"),
+        ({"release": "21.11", "gpus": "２"}, "'２' GPUs is not offered"),
+        (
+            {"release": "21.11", "size": "c.huge"},
+            "Size 'c.huge' is not offered; pick one of: c.super,",
+        ),
+        ({"release": "21.11", "size": "cm.super"}, "Size 'cm.super' is not offered"),
+        ({"release": "21.11", "size": "c.super", "gpus": 2}, "Size c.super has 1 GPUs, not 2"),
+        ({"release": "21.11", "image": "evil/miner:latest"}, "Unknown option(s) 'image'"),
+        ({"profile": "pytorch-21-11"}, "Unknown option(s) 'profile'; the options are: release,"),
+        ({"release": "21.11", "extra_resource_limits": {"nvidia.com/gpu": 64}}, "Unknown option"),
+        (["21.11"], "user_options must be an object"),
+        ({"release": "x" * 5000}, "PyTorch release 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx…"),
+    ],
+)
+def test_refused_options(catalog: Catalog, options: Any, message: str) -> None:
+    with pytest.raises(SelectionError) as info:
+        resolve(catalog, options)
+    assert str(info.value).startswith(message)
+    assert len(str(info.value)) < 300
+
+
+def test_hidden_and_group_restricted_releases(profiles_dir: Path) -> None:
+    path = profiles_dir / "releases.yaml"
+    document = yaml.safe_load(path.read_text())
+    document["releases"][1]["groups"] = ["ampere-pilot"]
+    document["releases"][2]["hidden"] = True
+    path.write_text(yaml.safe_dump(document))
+    catalog = load_catalog(profiles_dir)
+
+    for release in ("21.11", "21.08"):
+        with pytest.raises(SelectionError, match="is not offered"):
+            resolve(catalog, {"release": release})
+    assert (
+        resolve(catalog, {"release": "21.11"}, frozenset({"ampere-pilot"})).release.release
+        == "21.11"
+    )
+    with pytest.raises(SelectionError) as info:
+        resolve(catalog, {"release": "nope"})
+    assert "21.11" not in str(info.value) and "21.08" not in str(info.value)
+
+
+def test_form_fields_to_options(catalog: Catalog) -> None:
+    form = {"profile": ["pytorch-21-11"], "profile-option-pytorch-21-11--size": ["c.xsuper"]}
+    assert options_from_form(form, catalog) == {"release": "21.11", "size": "c.xsuper"}
+    assert options_from_form({}, catalog) == {}
+    forged = {"profile": ["pytorch-99-99"], "profile-option-pytorch-99-99--size": ["c.xsuper"]}
+    with pytest.raises(SelectionError, match="'pytorch-99-99' is not offered"):
+        resolve(catalog, options_from_form(forged, catalog))

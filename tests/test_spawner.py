@@ -1,0 +1,213 @@
+"""TWCCSpawner: the pod for every selection, refusals, stale options, no leakage."""
+
+from __future__ import annotations
+
+import itertools
+import re
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Any
+
+import kubernetes_validate
+import pytest
+import yaml
+from jupyterhub.spawner import SpawnException
+from kubernetes_asyncio.client import ApiClient
+from kubernetes_validate.utils import latest_version
+
+from twcc_spawner import TWCCSpawner
+from twcc_spawner.catalog import load_catalog
+
+K8S_VERSION = latest_version()
+
+
+def manifest(pod: Any) -> dict[str, Any]:
+    return ApiClient().sanitize_for_serialization(pod)
+
+
+def notebook(pod: dict[str, Any]) -> dict[str, Any]:
+    return pod["spec"]["containers"][0]
+
+
+def checked_profiles(form: str) -> list[str]:
+    """Slugs of the profile radio buttons the form checks."""
+    return re.findall(r'value="([^"]+)"\s+checked', form)
+
+
+async def spawn_pod(spawner: TWCCSpawner) -> dict[str, Any]:
+    await spawner.load_user_options()
+    return manifest(await spawner.get_pod_manifest())
+
+
+def test_entry_point_names_the_spawner() -> None:
+    (point,) = entry_points(group="jupyterhub.spawners", name="twcc")
+    assert point.load() is TWCCSpawner
+
+
+async def test_pytorch_21_11_with_2_gpus(make_spawner) -> None:
+    pod = await spawn_pod(make_spawner(user_options={"release": "21.11", "gpus": 2}))
+    container = notebook(pod)
+    assert container["image"] == "nvcr.io/nvidia/pytorch:21.11-py3"
+    limits = {"cpu": "8", "memory": "180G", "nvidia.com/gpu": "2"}
+    assert container["resources"] == {"limits": limits, "requests": limits}
+    (shm,) = [v for v in pod["spec"]["volumes"] if v["name"] == "twcc-dshm"]
+    assert shm["emptyDir"] == {"medium": "Memory", "sizeLimit": "32G"}
+    assert {"name": "twcc-dshm", "mountPath": "/dev/shm"} in container["volumeMounts"]
+    assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in pod["spec"][
+        "tolerations"
+    ]
+    assert pod["spec"]["nodeSelector"] == {"nvidia.com/gpu.present": "true"}
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["TWCC_SELECTION"] == "PyTorch 21.11 / 2 GPUs"
+    assert env["JUPYTER_IMAGE_SPEC"] == "nvcr.io/nvidia/pytorch:21.11-py3"
+    assert env["TWCC_PYTORCH_VERSION"] == "1.11.0a0+b6df043"
+    assert pod["metadata"]["labels"]["twcc.ai/gpus"] == "2"
+    assert pod["metadata"]["annotations"]["twcc.ai/selection"] == "PyTorch 21.11 / 2 GPUs"
+
+
+async def test_operator_settings_are_traits(make_spawner) -> None:
+    spawner = make_spawner(
+        user_options={"release": "19.02", "gpus": 1},
+        image_registry="harbor.example.org/ngc/pytorch",
+        gpu_tolerations=[
+            {"key": "gpu", "operator": "Equal", "value": "v100", "effect": "NoSchedule"}
+        ],
+        gpu_node_selector={"twcc.ai/pool": "v100"},
+        node_selector={"topology.kubernetes.io/zone": "a"},
+        tolerations=[{"key": "dedicated", "operator": "Exists"}],
+    )
+    pod = await spawn_pod(spawner)
+    assert notebook(pod)["image"] == "harbor.example.org/ngc/pytorch:19.02-py3-v1"
+    assert pod["spec"]["nodeSelector"] == {
+        "topology.kubernetes.io/zone": "a",
+        "twcc.ai/pool": "v100",
+    }
+    assert pod["spec"]["tolerations"] == [
+        {"key": "dedicated", "operator": "Exists"},
+        {"key": "gpu", "operator": "Equal", "value": "v100", "effect": "NoSchedule"},
+    ]
+
+
+async def test_every_release_and_size_gives_a_schema_valid_pod(
+    make_spawner, profiles_dir: Path
+) -> None:
+    path = profiles_dir / "sizes.yaml"
+    document = yaml.safe_load(path.read_text())
+    for size in document["sizes"]:
+        size.pop("hidden", None)
+    path.write_text(yaml.safe_dump(document))
+    catalog = load_catalog(profiles_dir)
+    assert len(catalog.releases) * len(catalog.sizes) == 15 * 9
+    spawner = make_spawner()
+    for release, size in itertools.product(catalog.releases, catalog.sizes):
+        spawner.user_options = {"release": release.release, "size": size.name}
+        pod = await spawn_pod(spawner)
+        kubernetes_validate.validate(pod, K8S_VERSION, strict=True)
+        container = notebook(pod)
+        assert container["image"].endswith(":" + release.tag)
+        assert container["resources"]["limits"]["nvidia.com/gpu"] == str(size.gpus)
+        assert container["resources"]["limits"]["memory"] == size.memory
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"release": "99.99"},
+        {"release": "21.11", "gpus": 3},
+        {"release": "21.11", "gpus": "2; rm -rf"},
+        {"release": "21.11", "image": "evil/miner"},
+        {"profile": "pytorch-21-11", "size": "nope"},
+    ],
+)
+async def test_refusal_is_a_400_with_a_message_for_the_spawn_page(make_spawner, options) -> None:
+    spawner = make_spawner(user_options=options)
+    with pytest.raises(SpawnException) as info:
+        await spawner.load_user_options()
+    assert info.value.status_code == 400
+    assert info.value.jupyterhub_message == info.value.log_message
+    assert "not offered" in info.value.jupyterhub_message or "Unknown option" in (
+        info.value.jupyterhub_message
+    )
+    assert spawner.selection is None
+
+
+async def test_a_failed_spawn_leaves_nothing_for_the_next(make_spawner) -> None:
+    spawner = make_spawner(user_options={"release": "21.11", "gpus": 8})
+    traits_before = {
+        name: getattr(spawner, name)
+        for name in (
+            "image",
+            "extra_resource_limits",
+            "volumes",
+            "tolerations",
+            "node_selector",
+            "environment",
+        )
+    }
+    await spawn_pod(spawner)
+    spawner.user_options = {"release": "21.11", "gpus": 1000}
+    with pytest.raises(SpawnException):
+        await spawner.load_user_options()
+    spawner.user_options = {"release": "20.11"}
+    pod = await spawn_pod(spawner)
+    assert notebook(pod)["resources"]["limits"]["nvidia.com/gpu"] == "1"
+    assert [v["name"] for v in pod["spec"]["volumes"]].count("twcc-dshm") == 1
+    assert traits_before == {name: getattr(spawner, name) for name in traits_before}
+
+
+async def test_stale_saved_options_refuse_with_pick_again_and_the_form_still_renders(
+    make_spawner, profiles_dir: Path
+) -> None:
+    spawner = make_spawner(user_options={"release": "20.02", "gpus": 2})
+    await spawn_pod(spawner)
+
+    path = profiles_dir / "releases.yaml"
+    document = yaml.safe_load(path.read_text())
+    document["releases"] = [r for r in document["releases"] if r["release"] != "20.02"]
+    path.write_text(yaml.safe_dump(document, sort_keys=False))
+
+    with pytest.raises(SpawnException) as info:
+        await spawner.load_user_options()
+    assert info.value.jupyterhub_message.startswith(
+        "PyTorch release '20.02' is not offered; pick one of: 22.02"
+    )
+    form = await spawner.get_options_form()
+    assert checked_profiles(form) == ["pytorch-22-02"]
+    assert "pytorch-20-02" not in form
+
+
+async def test_form_posts_become_canonical_options(make_spawner) -> None:
+    spawner = make_spawner()
+    options = spawner.options_from_form(
+        {"profile": ["pytorch-21-11"], "profile-option-pytorch-21-11--size": ["c.xsuper"]}
+    )
+    assert options == {"release": "21.11", "size": "c.xsuper"}
+    spawner.user_options = options
+    pod = await spawn_pod(spawner)
+    assert notebook(pod)["resources"]["limits"]["nvidia.com/gpu"] == "2"
+
+
+async def test_form_lists_releases_and_preselects_the_last_choice(make_spawner) -> None:
+    spawner = make_spawner(user_options={"release": "21.11", "size": "c.xsuper"})
+    form = await spawner.get_options_form()
+    assert form.count('name="profile"') == 15
+    assert "PyTorch 1.11.0a0+b6df043 · CUDA 11.5.0 · Python 3.8" in form
+    assert checked_profiles(form) == ["pytorch-21-11"]
+
+
+async def test_group_restricted_release_is_neither_shown_nor_startable(
+    make_spawner, profiles_dir: Path
+) -> None:
+    path = profiles_dir / "releases.yaml"
+    document = yaml.safe_load(path.read_text())
+    document["releases"][1]["groups"] = ["ampere-pilot"]
+    path.write_text(yaml.safe_dump(document, sort_keys=False))
+
+    outsider = make_spawner(user_options={"release": "21.11"})
+    form = await outsider.get_options_form()
+    assert "pytorch-21-11" not in form
+    with pytest.raises(SpawnException, match="not offered"):
+        await outsider.load_user_options()
+
+    member = make_spawner(groups=("ampere-pilot",), user_options={"release": "21.11"})
+    assert notebook(await spawn_pod(member))["image"].endswith(":21.11-py3")

@@ -1,0 +1,127 @@
+"""Selection to pod: the image, GPU/CPU/memory resources, /dev/shm and GPU scheduling.
+
+:func:`apply_selection` edits the pod KubeSpawner built from its traits. The
+spawner's traits are never changed per spawn, so nothing one spawn chose can
+leak into the next.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from kubernetes_asyncio.client import (
+    V1EmptyDirVolumeSource,
+    V1EnvVar,
+    V1Pod,
+    V1ResourceRequirements,
+    V1Toleration,
+    V1Volume,
+    V1VolumeMount,
+)
+from kubespawner.utils import get_k8s_model
+
+from .selection import Selection
+
+SHM_VOLUME = "twcc-dshm"
+LABEL_PREFIX = "twcc.ai/"
+
+
+@dataclass(frozen=True)
+class GpuPodPolicy:
+    """The operator's settings that every GPU pod follows (from the spawner's traits)."""
+
+    registry: str = "nvcr.io/nvidia/pytorch"
+    gpu_resource: str = "nvidia.com/gpu"
+    tolerations: Sequence[Mapping[str, Any]] = ()
+    node_selector: Mapping[str, str] = field(default_factory=dict)
+
+
+def cpu_quantity(cores: float) -> str:
+    """``4`` for 4 cores, ``500m`` for half a core."""
+    millis = Decimal(str(cores)) * 1000
+    return str(int(millis // 1000)) if millis % 1000 == 0 else f"{int(millis)}m"
+
+
+def resources(selection: Selection, policy: GpuPodPolicy) -> dict[str, str]:
+    """Limits of the notebook container; requests are the same (Guaranteed QoS)."""
+    size = selection.size
+    return {
+        "cpu": cpu_quantity(size.cpu),
+        "memory": size.memory,
+        policy.gpu_resource: str(size.gpus),
+    }
+
+
+def environment(selection: Selection, image: str) -> dict[str, str]:
+    """Variables the container gets: what was selected, for the start script and the user."""
+    release, size = selection.release, selection.size
+    return {
+        "JUPYTER_IMAGE": image,
+        "JUPYTER_IMAGE_SPEC": image,
+        "TWCC_SELECTION": selection.label,
+        "TWCC_RELEASE": release.release,
+        "TWCC_PYTORCH_VERSION": release.pytorch,
+        "TWCC_SIZE": size.name,
+        "TWCC_GPUS": str(size.gpus),
+        "TWCC_SHM_SIZE": size.shm,
+        "OMP_NUM_THREADS": str(max(1, int(size.cpu))),
+    }
+
+
+def metadata(selection: Selection) -> tuple[dict[str, str], dict[str, str]]:
+    """Labels (for selectors: quota, capacity) and annotations (for people) of the pod."""
+    labels = {
+        LABEL_PREFIX + "release": selection.release.release,
+        LABEL_PREFIX + "size": selection.size.name,
+        LABEL_PREFIX + "gpus": str(selection.size.gpus),
+    }
+    annotations = {LABEL_PREFIX + "selection": selection.label}
+    return labels, annotations
+
+
+def _replace_by_name(items: list[Any] | None, new: Sequence[Any]) -> list[Any]:
+    names = {item.name for item in new}
+    return [item for item in items or [] if item.name not in names] + list(new)
+
+
+def apply_selection(pod: V1Pod, selection: Selection, policy: GpuPodPolicy) -> V1Pod:
+    """Make ``pod`` (KubeSpawner's, built from traits) run ``selection``; returns it."""
+    image = selection.release.image_ref(policy.registry)
+    container = pod.spec.containers[0]
+    container.image = image
+
+    limits = resources(selection, policy)
+    current = container.resources or V1ResourceRequirements()
+    container.resources = V1ResourceRequirements(
+        limits={**(current.limits or {}), **limits},
+        requests={**(current.requests or {}), **limits},
+    )
+
+    env = [V1EnvVar(name=k, value=v) for k, v in environment(selection, image).items()]
+    container.env = _replace_by_name(container.env, env)
+
+    shm = V1Volume(
+        name=SHM_VOLUME,
+        empty_dir=V1EmptyDirVolumeSource(medium="Memory", size_limit=selection.size.shm),
+    )
+    pod.spec.volumes = _replace_by_name(pod.spec.volumes, [shm])
+    mounts = [m for m in container.volume_mounts or [] if m.mount_path != "/dev/shm"]
+    container.volume_mounts = _replace_by_name(
+        mounts, [V1VolumeMount(name=SHM_VOLUME, mount_path="/dev/shm")]
+    )
+
+    tolerations = list(pod.spec.tolerations or [])
+    for spec in policy.tolerations:
+        toleration = get_k8s_model(V1Toleration, dict(spec))
+        if toleration not in tolerations:
+            tolerations.append(toleration)
+    pod.spec.tolerations = tolerations or None
+    pod.spec.node_selector = {**(pod.spec.node_selector or {}), **policy.node_selector} or None
+
+    labels, annotations = metadata(selection)
+    pod.metadata.labels = {**(pod.metadata.labels or {}), **labels}
+    pod.metadata.annotations = {**(pod.metadata.annotations or {}), **annotations}
+    return pod

@@ -1,0 +1,160 @@
+"""What a researcher asked for: ``user_options`` to a (release, size) selection.
+
+The documented ``user_options`` keys (REST API, ``/hub/spawn?opt-...`` and the
+form all end up here):
+
+``release``
+    The NGC release, e.g. ``"21.11"``. Default: the catalog's default release.
+``gpus``
+    The GPU count, e.g. ``2`` or ``"2"``: the first offered size with that count.
+``size``
+    A size by name, e.g. ``"c.xsuper"``, for sizes that share a GPU count.
+
+Anything else is refused, and so is anything not offered to the user: the
+message names what is offered, so a person can pick again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from .catalog import Catalog, Release, Size
+
+OPTION_KEYS = ("release", "gpus", "size")
+_MAX_SHOWN = 40
+
+
+@dataclass(frozen=True)
+class Selection:
+    """A release and a size, both offered to the user."""
+
+    release: Release
+    size: Size
+
+    @property
+    def label(self) -> str:
+        """The short, stable label: ``PyTorch 21.11 / 2 GPUs``."""
+        return f"{self.release.title} / {self.size.label}"
+
+    def user_options(self) -> dict[str, str]:
+        """The canonical ``user_options`` that select this again."""
+        return {"release": self.release.release, "size": self.size.name}
+
+
+class SelectionError(ValueError):
+    """``user_options`` that do not name something offered; the message is for the user."""
+
+
+def _shown(value: Any) -> str:
+    """A user-supplied value, quoted and cut short, for a message."""
+    text = repr(value)
+    return text if len(text) <= _MAX_SHOWN else text[: _MAX_SHOWN - 1] + "…"
+
+
+def _pick_release(catalog: Catalog, value: Any, groups: frozenset[str]) -> Release:
+    offered = catalog.releases_for(groups)
+    if value is None:
+        default = catalog.default_release(groups)
+        if default is None:
+            raise SelectionError("No PyTorch release is offered to you. Ask the hub's operators.")
+        return default
+    match = (
+        next((r for r in offered if r.release == value), None) if isinstance(value, str) else None
+    )
+    if match is None:
+        names = ", ".join(r.release for r in offered)
+        raise SelectionError(
+            f"PyTorch release {_shown(value)} is not offered; pick one of: {names}."
+        )
+    return match
+
+
+def _parse_gpus(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 3:
+        return int(value)
+    return None
+
+
+def _pick_size(catalog: Catalog, options: Mapping[str, Any], groups: frozenset[str]) -> Size:
+    offered = catalog.sizes_for(groups)
+    counts = ", ".join(dict.fromkeys(str(s.gpus) for s in offered))
+    by_name: Size | None = None
+    if "size" in options:
+        name = options["size"]
+        by_name = (
+            next((s for s in offered if s.name == name), None) if isinstance(name, str) else None
+        )
+        if by_name is None:
+            names = ", ".join(s.name for s in offered)
+            raise SelectionError(f"Size {_shown(name)} is not offered; pick one of: {names}.")
+    if "gpus" in options:
+        gpus = _parse_gpus(options["gpus"])
+        by_count = next((s for s in offered if s.gpus == gpus), None)
+        if by_count is None:
+            raise SelectionError(
+                f"{_shown(options['gpus'])} GPUs is not offered; pick one of: {counts} GPUs."
+            )
+        if by_name is not None and by_name.gpus != by_count.gpus:
+            raise SelectionError(
+                f"Size {by_name.name} has {by_name.gpus} GPUs, not {by_count.gpus}; "
+                "give one of size and gpus."
+            )
+        return by_name or by_count
+    if by_name is not None:
+        return by_name
+    default = catalog.default_size(groups)
+    if default is None:
+        raise SelectionError("No GPU size is offered to you. Ask the hub's operators.")
+    return default
+
+
+def resolve(catalog: Catalog, options: Any, groups: frozenset[str] = frozenset()) -> Selection:
+    """The selection ``options`` asks for, for a user in ``groups``.
+
+    Raises :class:`SelectionError` with a message for the user when the options
+    are malformed, carry unknown keys, or name something not offered.
+    """
+    if options is None:
+        options = {}
+    if not isinstance(options, Mapping):
+        raise SelectionError(
+            'user_options must be an object such as {"release": "21.11", "gpus": 2}.'
+        )
+    unknown = [k for k in options if k not in OPTION_KEYS]
+    if unknown:
+        shown = ", ".join(_shown(k) for k in unknown[:5])
+        raise SelectionError(
+            f"Unknown option(s) {shown}; the options are: {', '.join(OPTION_KEYS)}."
+        )
+    return Selection(
+        _pick_release(catalog, options.get("release"), groups), _pick_size(catalog, options, groups)
+    )
+
+
+def profile_slug(release: Release) -> str:
+    """The KubeSpawner profile slug of a release: ``pytorch-21-11``."""
+    return "pytorch-" + release.release.replace(".", "-")
+
+
+def options_from_form(formdata: Mapping[str, list[str]], catalog: Catalog) -> dict[str, str]:
+    """Canonical ``user_options`` from KubeSpawner-style form fields.
+
+    The form posts ``profile=<slug>`` and ``profile-option-<slug>--size=<name>``.
+    A slug that names no release is passed through as the release, so that
+    :func:`resolve` refuses it with a message instead of it being dropped.
+    """
+    slug = (formdata.get("profile") or [None])[0]
+    if slug is None:
+        return {}
+    release = next((r.release for r in catalog.releases if profile_slug(r) == slug), slug)
+    options = {"release": release}
+    size = formdata.get(f"profile-option-{slug}--size")
+    if size:
+        options["size"] = size[0]
+    return options

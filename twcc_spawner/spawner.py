@@ -1,0 +1,194 @@
+"""TWCCSpawner: KubeSpawner for NGC PyTorch images on GPU nodes.
+
+The spawner is glue. The catalog (:mod:`.catalog`, reloaded live by
+:mod:`.reload`) becomes the spawn form (:mod:`.profiles`); ``user_options``
+become a :class:`~.selection.Selection` (:mod:`.selection`), refused with a
+clear message before any Kubernetes call if it names anything not offered; and
+the selection becomes the pod (:mod:`.podspec`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any, ClassVar
+
+from jupyterhub.spawner import SpawnException
+from kubernetes_asyncio.client import V1Pod
+from kubespawner import KubeSpawner
+from tornado import web
+from traitlets import Dict, List, Unicode, default
+
+from .catalog import Catalog, CatalogError
+from .podspec import GpuPodPolicy, apply_selection
+from .profiles import build_profile_list
+from .reload import CatalogSource
+from .selection import Selection, SelectionError, options_from_form, resolve
+
+
+def spawn_refusal(message: str, *, reason: str, status_code: int = 400) -> SpawnException:
+    """A :class:`SpawnException` whose message reaches the spawn page, not only the log.
+
+    JupyterHub 6.1 shows ``jupyterhub_message`` to users and does not set it
+    from :class:`SpawnException`'s own message, so set both.
+    """
+    error = SpawnException(message, reason=reason, status_code=status_code)
+    error.jupyterhub_message = message
+    return error
+
+
+class TWCCSpawner(KubeSpawner):
+    """Start JupyterLab in an NGC PyTorch container with the GPUs a researcher picked."""
+
+    profiles_dir = Unicode(
+        "profiles",
+        config=True,
+        help="""
+        Directory holding ``releases.yaml`` and ``sizes.yaml`` (relative paths are
+        relative to the hub's working directory).
+
+        The files are re-read when they change, so an edit reaches the next spawn
+        form without restarting the hub. An edit that fails validation is logged
+        with every problem and the last good catalog stays in use.
+        """,
+    )
+
+    image_registry = Unicode(
+        "nvcr.io/nvidia/pytorch",
+        config=True,
+        help="""
+        Image repository the catalog's tags belong to: ``<image_registry>:<tag>``.
+
+        Point it at a mirror (e.g. ``harbor.example.org/ngc/pytorch``) on clusters
+        that cannot reach nvcr.io. A release with its own ``image`` in
+        ``releases.yaml`` ignores this.
+        """,
+    )
+
+    gpu_resource_name = Unicode(
+        "nvidia.com/gpu",
+        config=True,
+        help="""
+        Extended resource that NVIDIA's device plugin advertises for whole GPUs.
+        The pod's limit of it is the selected size's GPU count.
+        """,
+    )
+
+    gpu_tolerations = List(
+        Dict(),
+        default_value=[{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
+        config=True,
+        help="""
+        Tolerations added to every GPU pod, in Kubernetes' camelCase form, so that
+        it may run on tainted GPU nodes. Added to KubeSpawner's ``tolerations``.
+        """,
+    )
+
+    gpu_node_selector = Dict(
+        {"nvidia.com/gpu.present": "true"},
+        config=True,
+        help="""
+        Node labels every GPU pod requires, merged into KubeSpawner's
+        ``node_selector``. The default is the label NVIDIA's GPU Feature
+        Discovery puts on GPU nodes; set ``{}`` where nodes lack it.
+        """,
+    )
+
+    _catalog_sources: ClassVar[dict[Path, CatalogSource]] = {}
+
+    selection: Selection | None = None
+
+    # --- catalog -----------------------------------------------------------
+
+    @property
+    def catalog_source(self) -> CatalogSource:
+        """The live catalog of ``profiles_dir``, shared by every spawner of the hub."""
+        directory = Path(self.profiles_dir).resolve()
+        source = self._catalog_sources.get(directory)
+        if source is None:
+            source = self._catalog_sources[directory] = CatalogSource(directory, self.log)
+        return source
+
+    def catalog(self) -> Catalog:
+        """The current catalog; a spawn refusal (503) if the files were never valid."""
+        try:
+            return self.catalog_source.get()
+        except CatalogError as e:
+            raise spawn_refusal(
+                "The hub's image catalog is broken, so no server can start. "
+                "Please tell the hub's operators.",
+                reason="catalog",
+                status_code=503,
+            ) from e
+
+    @property
+    def user_groups(self) -> frozenset[str]:
+        """Names of the JupyterHub groups the user belongs to."""
+        return frozenset(group.name for group in self.user.groups)
+
+    def pod_policy(self) -> GpuPodPolicy:
+        """The operator's GPU pod settings, from the traits."""
+        return GpuPodPolicy(
+            registry=self.image_registry,
+            gpu_resource=self.gpu_resource_name,
+            tolerations=tuple(self.gpu_tolerations),
+            node_selector=dict(self.gpu_node_selector),
+        )
+
+    def resolve_selection(self, options: Any) -> Selection:
+        """The selection ``options`` asks for; a 400 refusal with the reason if none."""
+        try:
+            return resolve(self.catalog(), options, self.user_groups)
+        except SelectionError as e:
+            raise spawn_refusal(str(e), reason="invalid_selection") from e
+
+    # --- the form ----------------------------------------------------------
+
+    @default("profile_list")
+    def _profile_list_default(self) -> Any:
+        return self._catalog_profile_list
+
+    def _catalog_profile_list(self, spawner: TWCCSpawner) -> list[dict[str, Any]]:
+        try:
+            catalog = spawner.catalog_source.get()
+        except CatalogError as e:
+            raise web.HTTPError(503, "The hub's image catalog is broken.") from e
+        try:
+            preselect = resolve(catalog, spawner.user_options, spawner.user_groups)
+        except SelectionError:
+            preselect = None
+        return build_profile_list(catalog, spawner.user_groups, preselect)
+
+    @default("options_from_form")
+    def _options_from_form_default(self) -> Any:
+        return self._catalog_options_from_form
+
+    def _catalog_options_from_form(self, formdata: dict[str, list[str]]) -> dict[str, str]:
+        return options_from_form(formdata, self.catalog())
+
+    # --- the spawn ---------------------------------------------------------
+
+    async def load_user_options(self) -> None:
+        """Resolve ``user_options`` into :attr:`selection`, or refuse the spawn (400).
+
+        Replaces KubeSpawner's profile overrides: nothing is set on the spawner's
+        traits, so a failed spawn leaves nothing behind for the next one.
+        """
+        self.selection = None
+        self.selection = self.resolve_selection(self.user_options)
+        self.log.info("Spawning %s for %s", self.selection.label, self._log_name)
+
+    async def get_pod_manifest(self) -> V1Pod:
+        """KubeSpawner's pod, made to run :attr:`selection`."""
+        pod = await super().get_pod_manifest()
+        if self.selection is None:
+            self.selection = self.resolve_selection(self.user_options)
+        return apply_selection(pod, self.selection, self.pod_policy())
+
+    async def progress(self) -> AsyncIterator[dict[str, Any]]:
+        """Name the selection first, then KubeSpawner's events."""
+        if self.selection is not None:
+            image = self.selection.release.image_ref(self.image_registry)
+            yield {"progress": 1, "message": f"Starting {self.selection.label} ({image})"}
+        async for event in super().progress():
+            yield event
