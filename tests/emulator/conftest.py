@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
@@ -55,3 +56,11 @@ async def api(emu: Emulator) -> AsyncIterator[client.CoreV1Api]:
     config = client.Configuration(host=emu.url)
     async with client.ApiClient(config) as api_client:
         yield client.CoreV1Api(api_client)
+
+
+async def eventually(predicate: Callable[[], Any], timeout: float = 5.0) -> Any:
+    """Deadline helper for state outside the emulator's store (e.g. a reflector's cache)."""
+    async with asyncio.timeout(timeout):
+        while not (result := predicate()):
+            await asyncio.sleep(0.02)
+        return result
