@@ -37,6 +37,7 @@ Generated from the code: the options TWCCSpawner adds. It also accepts every
 
 def _write(name: str, text: str) -> None:
     page = ROOT / "docs" / "reference" / name
+    page.parent.mkdir(exist_ok=True)
     if not page.exists() or page.read_text() != text:
         page.write_text(text)
 
