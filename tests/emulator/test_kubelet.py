@@ -1,0 +1,158 @@
+"""Kubelet stand-in: runs the container command locally, reports status, stops on delete."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+from kubernetes_asyncio import client
+from kubernetes_asyncio.client import CoreV1Api
+
+from twcc_spawner.emulator import Emulator
+
+from .conftest import pod_manifest
+
+PROBE_SCRIPT = """
+import json, os, subprocess
+out = {
+    "smi_list": subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True).stdout,
+    "smi_query": subprocess.run(
+        ["nvidia-smi", "--query-gpu=name,driver_version,memory.total", "--format=csv,noheader"],
+        capture_output=True, text=True).stdout,
+    "env": {k: v for k, v in os.environ.items() if k.startswith(("POD_", "BIND", "KUBE_EMU"))},
+}
+mounts = json.loads(os.environ["KUBE_EMULATOR_MOUNTS"])
+with open(os.path.join(mounts["/workspace"], "out.json"), "w") as f:
+    json.dump(out, f)
+with open(os.environ["KUBE_EMULATOR_TERMINATION_LOG"], "w") as f:
+    f.write("bye")
+raise SystemExit(3)
+"""
+
+
+def _pod(emu: Emulator, name: str) -> dict:
+    return emu.store.find("pods", "default", name) or {}
+
+
+def _phase(emu: Emulator, name: str) -> str:
+    return _pod(emu, name).get("status", {}).get("phase", "")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+
+
+async def test_runs_command_with_env_gpus_and_mounts(emu: Emulator, api: CoreV1Api) -> None:
+    await api.create_namespaced_persistent_volume_claim(
+        "default",
+        {
+            "metadata": {"name": "home"},
+            "spec": {
+                "accessModes": ["ReadWriteOnce"],
+                "resources": {"requests": {"storage": "1Gi"}},
+            },
+        },
+    )
+    manifest = pod_manifest("job", [sys.executable, "-c", PROBE_SCRIPT], gpus=2)
+    container = manifest["spec"]["containers"][0]
+    container["env"] = [
+        {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+        {"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
+        {"name": "BIND", "value": "0.0.0.0:8888"},
+    ]
+    container["volumeMounts"] = [
+        {"name": "home", "mountPath": "/workspace"},
+        {"name": "shm", "mountPath": "/dev/shm"},
+    ]
+    manifest["spec"]["volumes"] = [
+        {"name": "home", "persistentVolumeClaim": {"claimName": "home"}},
+        {"name": "shm", "emptyDir": {"medium": "Memory", "sizeLimit": "1Gi"}},
+    ]
+    await api.create_namespaced_pod("default", manifest)
+    await emu.store.wait_for(lambda: _phase(emu, "job") == "Failed")
+    pod = await api.read_namespaced_pod("job", "default")
+    terminated = pod.status.container_statuses[0].state.terminated
+    assert (terminated.exit_code, terminated.message, terminated.reason) == (3, "bye", "Error")
+    ip = pod.status.pod_ip
+    assert ip.startswith("127.") and not ip.startswith("127.0.")
+
+    await api.delete_namespaced_pod("job", "default")
+    await emu.store.wait_for(lambda: not _pod(emu, "job"))
+    out = json.loads((emu.workdir / "pvcs" / "default" / "home" / "out.json").read_text())
+    assert out["smi_list"].splitlines()[1].startswith("GPU 1: Tesla V100-SXM2-32GB (UUID: GPU-")
+    assert out["smi_query"].splitlines() == ["Tesla V100-SXM2-32GB, 470.57.02, 32768 MiB"] * 2
+    env = out["env"]
+    assert (env["POD_NAME"], env["POD_IP"], env["BIND"]) == ("job", ip, f"{ip}:8888")
+    assert json.loads(env["KUBE_EMULATOR_MEMORY_VOLUMES"]) == {"/dev/shm": "1Gi"}
+
+
+async def test_readiness_probe_and_delete_frees_gpus(emu: Emulator, api: CoreV1Api) -> None:
+    server = [sys.executable, "-m", "http.server", "--bind", "0.0.0.0", "8000"]
+    manifest = pod_manifest("web", server, gpus=2, nodeSelector={"kubernetes.io/hostname": "gn1"})
+    manifest["spec"]["containers"][0]["readinessProbe"] = {"httpGet": {"path": "/", "port": 8000}}
+    await api.create_namespaced_pod("default", manifest)
+    await emu.store.wait_for(
+        lambda: any(
+            c["type"] == "Ready" and c["status"] == "True"
+            for c in _pod(emu, "web").get("status", {}).get("conditions", [])
+        )
+    )
+    pod = await api.read_namespaced_pod("web", "default")
+    assert pod.status.phase == "Running" and pod.status.container_statuses[0].ready
+    pid = int(pod.status.container_statuses[0].container_id.split("/")[2])
+    assert _alive(pid)
+
+    blocked = pod_manifest("next", gpus=1, nodeSelector={"kubernetes.io/hostname": "gn1"})
+    await api.create_namespaced_pod("default", blocked)
+    await emu.store.wait_for(lambda: "Insufficient nvidia.com/gpu" in str(_pod(emu, "next")))
+
+    deleted = await api.delete_namespaced_pod("web", "default", grace_period_seconds=5)
+    assert deleted.metadata.deletion_timestamp is not None
+    await emu.store.wait_for(lambda: not _pod(emu, "web"))
+    assert not _alive(pid)
+    await emu.store.wait_for(lambda: _pod(emu, "next")["spec"].get("nodeName") == "gn1")
+
+
+async def test_sigkill_after_grace_and_shutdown_kills_children() -> None:
+    stubborn = [
+        sys.executable,
+        "-c",
+        "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+        "print('up', flush=True); time.sleep(60)",
+    ]
+    async with (
+        Emulator(cluster={"nodes": [{"name": "n"}]}) as emu,
+        client.ApiClient(client.Configuration(host=emu.url)) as api_client,
+    ):
+        core = CoreV1Api(api_client)
+        await core.create_namespaced_pod("default", pod_manifest("a", stubborn))
+        await core.create_namespaced_pod("default", pod_manifest("b", stubborn))
+        await emu.store.wait_for(lambda: _phase(emu, "a") == "Running" == _phase(emu, "b"))
+        pids = [
+            int(_pod(emu, n)["status"]["containerStatuses"][0]["containerID"].split("/")[2])
+            for n in ("a", "b")
+        ]
+        await emu.store.wait_for(lambda: "up" in (emu.kubelet.pod_logs(_pod(emu, "a"), {}) or ""))
+        assert (await core.read_namespaced_pod_log("a", "default")) == "up\n"
+        await core.delete_namespaced_pod("a", "default", grace_period_seconds=1)
+        await emu.store.wait_for(lambda: not _pod(emu, "a"))
+        assert not _alive(pids[0])
+    assert not _alive(pids[1])
+
+
+async def test_missing_gpus_annotation(emu: Emulator, api: CoreV1Api) -> None:
+    await api.patch_node(
+        "gn1", {"metadata": {"annotations": {"twcc.ai/simulate-missing-gpus": "1"}}}
+    )
+    command = ["sh", "-c", 'nvidia-smi -L > "$KUBE_EMULATOR_TERMINATION_LOG"']
+    manifest = pod_manifest("few", command, gpus=2, nodeSelector={"kubernetes.io/hostname": "gn1"})
+    await api.create_namespaced_pod("default", manifest)
+    await emu.store.wait_for(lambda: _phase(emu, "few") == "Succeeded")
+    state = _pod(emu, "few")["status"]["containerStatuses"][0]["state"]["terminated"]
+    assert state["message"].count("GPU ") == 1
