@@ -9,6 +9,8 @@ the selection becomes the pod (:mod:`.podspec`).
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, ClassVar
@@ -17,13 +19,14 @@ from jupyterhub.spawner import SpawnException
 from kubernetes_asyncio.client import V1Pod
 from kubespawner import KubeSpawner
 from tornado import web
-from traitlets import Dict, List, Unicode, default
+from traitlets import Dict, Float, List, Unicode, default
 
 from .catalog import Catalog, CatalogError
 from .podspec import GpuPodPolicy, apply_selection
 from .profiles import build_profile_list
 from .reload import CatalogSource
 from .selection import Selection, SelectionError, options_from_form, resolve
+from .watchdog import container_failure, unschedulable_message
 
 
 def spawn_refusal(message: str, *, reason: str, status_code: int = 400) -> SpawnException:
@@ -91,6 +94,26 @@ class TWCCSpawner(KubeSpawner):
         Node labels every GPU pod requires, merged into KubeSpawner's
         ``node_selector``. The default is the label NVIDIA's GPU Feature
         Discovery puts on GPU nodes; set ``{}`` where nodes lack it.
+        """,
+    )
+
+    unschedulable_timeout = Float(
+        10.0,
+        config=True,
+        help="""
+        Seconds a pod may stay unschedulable before the spawn is given up with the
+        scheduler's reason ("0/3 nodes are available: 3 Insufficient nvidia.com/gpu.")
+        instead of waiting for ``start_timeout``. Raise it on clusters whose
+        autoscaler adds GPU nodes on demand.
+        """,
+    )
+
+    watchdog_interval = Float(
+        0.5,
+        config=True,
+        help="""
+        Seconds between looks at the starting pod for a failure that ends the spawn
+        early: unschedulable, an image that cannot be pulled, an exited container.
         """,
     )
 
@@ -184,6 +207,49 @@ class TWCCSpawner(KubeSpawner):
         if self.selection is None:
             self.selection = self.resolve_selection(self.user_options)
         return apply_selection(pod, self.selection, self.pod_policy())
+
+    def start(self) -> asyncio.Future[Any]:
+        """KubeSpawner's start, ended early by :meth:`_watch_start` if the pod cannot start."""
+        self._start_future = asyncio.ensure_future(self._start_or_fail_fast())
+        return self._start_future
+
+    async def _start_or_fail_fast(self) -> Any:
+        start = asyncio.ensure_future(self._start())
+        watch = asyncio.ensure_future(self._watch_start())
+        try:
+            await asyncio.wait({start, watch}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (start, watch):
+                if not task.done():
+                    task.cancel()
+        if start.done() and not start.cancelled():
+            return start.result()
+        return watch.result()  # raises the failure
+
+    async def _watch_start(self) -> None:
+        """Raise a spawn refusal once the starting pod shows it will never be ready."""
+        key = f"{self.namespace}/{self.pod_name}"
+        unschedulable_since: float | None = None
+        while True:
+            await asyncio.sleep(self.watchdog_interval)
+            reflector = self.pod_reflector
+            pod = reflector.pods.get(key) if reflector else None
+            if pod is None:
+                continue
+            failure = container_failure(pod)
+            if failure:
+                raise spawn_refusal(failure, reason="container_failed", status_code=500)
+            unschedulable = unschedulable_message(pod)
+            if unschedulable is None:
+                unschedulable_since = None
+                continue
+            unschedulable_since = unschedulable_since or time.monotonic()
+            if time.monotonic() - unschedulable_since >= self.unschedulable_timeout:
+                raise spawn_refusal(
+                    f"No GPU node can take this server now: {unschedulable}",
+                    reason="unschedulable",
+                    status_code=503,
+                )
 
     async def progress(self) -> AsyncIterator[dict[str, Any]]:
         """Name the selection first, then KubeSpawner's events."""
