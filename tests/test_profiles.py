@@ -24,11 +24,17 @@ def test_profile_list_offers_every_visible_release_and_size(shipped_profiles: Pa
     assert by_slug["pytorch-21-11"]["description"] == (
         "PyTorch 1.11.0a0+b6df043 · CUDA 11.5.0 · Python 3.8"
     )
-    assert "Deprecated" in by_slug["pytorch-18-08"]["description"]
+    assert "deprecated: Python 3.6 on Ubuntu 16.04" in by_slug["pytorch-18-08"]["description"]
     assert "unverified" in by_slug["pytorch-18-08"]["description"]
     choices = by_slug["pytorch-21-11"]["profile_options"]["size"]["choices"]
     assert list(choices) == ["c.super", "c.xsuper", "c.2xsuper", "c.4xsuper"]
-    assert choices["c.xsuper"]["display_name"] == "2 GPUs · 8 cores · 180G memory · 32G /dev/shm"
+    assert choices["c.xsuper"] == {
+        "display_name": "2 GPUs · 8 cores · 180G memory · 32G /dev/shm",
+        "label": "PyTorch 21.11 / 2 GPUs",
+        "default": False,
+        "available": True,
+        "status": "available",
+    }
     assert [name for name, c in choices.items() if c["default"]] == ["c.super"]
     assert all("kubespawner_override" not in p for p in profiles)
 

@@ -95,9 +95,16 @@ def test_hidden_and_group_restricted_releases(profiles_dir: Path) -> None:
 
 
 def test_form_fields_to_options(catalog: Catalog) -> None:
-    form = {"profile": ["pytorch-21-11"], "profile-option-pytorch-21-11--size": ["c.xsuper"]}
-    assert options_from_form(form, catalog) == {"release": "21.11", "size": "c.xsuper"}
-    assert options_from_form({}, catalog) == {}
-    forged = {"profile": ["pytorch-99-99"], "profile-option-pytorch-99-99--size": ["c.xsuper"]}
-    with pytest.raises(SelectionError, match="'pytorch-99-99' is not offered"):
-        resolve(catalog, options_from_form(forged, catalog))
+    form = {"release": ["21.11"], "size": ["c.xsuper"], "_xsrf": ["token"]}
+    assert options_from_form(form) == {"release": "21.11", "size": "c.xsuper"}
+    assert options_from_form({}) == {}
+    forged = {"release": ["21.11"], "size": ["c.xsuper", "c.4xsuper"], "image": ["evil"]}
+    assert options_from_form(forged) == {
+        "release": "21.11",
+        "size": ["c.xsuper", "c.4xsuper"],
+        "image": "evil",
+    }
+    with pytest.raises(SelectionError, match="Unknown option"):
+        resolve(catalog, options_from_form(forged))
+    with pytest.raises(SelectionError, match=r"Size \['c.xsuper', 'c.4xsuper'\] is not offered"):
+        resolve(catalog, {"release": "21.11", "size": ["c.xsuper", "c.4xsuper"]})

@@ -29,9 +29,14 @@ def notebook(pod: dict[str, Any]) -> dict[str, Any]:
     return pod["spec"]["containers"][0]
 
 
-def checked_profiles(form: str) -> list[str]:
-    """Slugs of the profile radio buttons the form checks."""
-    return re.findall(r'value="([^"]+)"\s+checked', form)
+def selected_release(form: str) -> list[str]:
+    """Releases the form's release menu selects."""
+    return re.findall(r'<option value="([^"]+)" selected>', form)
+
+
+def checked_size(form: str) -> list[str]:
+    """Sizes the form's GPU radio buttons check."""
+    return re.findall(r'value="([^"]+)"\s+data-label="[^"]*" checked', form)
 
 
 async def spawn_pod(spawner: TWCCSpawner) -> dict[str, Any]:
@@ -172,15 +177,14 @@ async def test_stale_saved_options_refuse_with_pick_again_and_the_form_still_ren
         "PyTorch release '20.02' is not offered; pick one of: 22.02"
     )
     form = await spawner.get_options_form()
-    assert checked_profiles(form) == ["pytorch-22-02"]
-    assert "pytorch-20-02" not in form
+    assert selected_release(form) == ["22.02"]
+    assert checked_size(form) == ["c.super"]
+    assert 'value="20.02"' not in form
 
 
 async def test_form_posts_become_canonical_options(make_spawner) -> None:
     spawner = make_spawner()
-    options = spawner.options_from_form(
-        {"profile": ["pytorch-21-11"], "profile-option-pytorch-21-11--size": ["c.xsuper"]}
-    )
+    options = spawner.options_from_form({"release": ["21.11"], "size": ["c.xsuper"]})
     assert options == {"release": "21.11", "size": "c.xsuper"}
     spawner.user_options = options
     pod = await spawn_pod(spawner)
@@ -190,9 +194,10 @@ async def test_form_posts_become_canonical_options(make_spawner) -> None:
 async def test_form_lists_releases_and_preselects_the_last_choice(make_spawner) -> None:
     spawner = make_spawner(user_options={"release": "21.11", "size": "c.xsuper"})
     form = await spawner.get_options_form()
-    assert form.count('name="profile"') == 15
-    assert "PyTorch 1.11.0a0+b6df043 · CUDA 11.5.0 · Python 3.8" in form
-    assert checked_profiles(form) == ["pytorch-21-11"]
+    assert form.count("<option value=") == 15
+    assert "PyTorch 21.11 · PyTorch 1.11.0a0+b6df043 · CUDA 11.5.0 · Python 3.8" in form
+    assert selected_release(form) == ["21.11"]
+    assert checked_size(form) == ["c.xsuper"]
 
 
 async def test_group_restricted_release_is_neither_shown_nor_startable(
@@ -205,7 +210,7 @@ async def test_group_restricted_release_is_neither_shown_nor_startable(
 
     outsider = make_spawner(user_options={"release": "21.11"})
     form = await outsider.get_options_form()
-    assert "pytorch-21-11" not in form
+    assert 'value="21.11"' not in form
     with pytest.raises(SpawnException, match="not offered"):
         await outsider.load_user_options()
 

@@ -1,58 +1,97 @@
 """Catalog to KubeSpawner ``profile_list``: one profile per release, a ``size`` option each.
 
-The profile list is what KubeSpawner's spawn form renders. What a selection
-does to the pod is :mod:`twcc_spawner.podspec`'s job, so the profiles carry no
-``kubespawner_override``.
+The profile list is the model of the spawn form (:mod:`.form` renders it):
+each release with its facts, each size with what it gives and whether it can
+start now. What a selection does to the pod is :mod:`.podspec`'s job, so the
+profiles carry no ``kubespawner_override``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from .catalog import Catalog, Release, Size
+from .i18n import translate
 from .selection import Selection, profile_slug
 
+# Why a (release, size) cannot start now: an i18n key under "avail.", or None if it can.
+Availability = Callable[[Release, Size], str | None]
 
-def release_summary(release: Release) -> str:
+
+def always_available(release: Release, size: Size) -> str | None:
+    """The availability when nothing is known about the cluster."""
+    return None
+
+
+def release_summary(release: Release, locale: str = "en") -> str:
     """``PyTorch 1.11.0a0+b6df043 · CUDA 11.5.0 · Python 3.8`` (+ deprecation, unverified)."""
     parts = [f"PyTorch {release.pytorch}", f"CUDA {release.cuda}", f"Python {release.python}"]
-    text = " · ".join(parts)
     if release.deprecated:
-        text += f" · Deprecated: {release.deprecated}"
+        parts.append(f"{translate(locale, 'form.deprecated')}: {release.deprecated}")
     if {"pytorch", "cuda", "python"} & release.unverified:
-        text += " · (some versions unverified)"
-    return text
+        parts.append(f"({translate(locale, 'form.unverified')})")
+    return " · ".join(parts)
 
 
-def size_summary(size: Size) -> str:
+def size_summary(size: Size, locale: str = "en") -> str:
     """``2 GPUs · 8 cores · 180G memory · 32G /dev/shm``."""
-    cores = f"{size.cpu:g} core" + ("" if size.cpu == 1 else "s")
-    return f"{size.label} · {cores} · {size.memory} memory · {size.shm} /dev/shm"
+    return " · ".join(
+        [
+            size.label,
+            translate(locale, "size.cores", cpu=f"{size.cpu:g}"),
+            translate(locale, "size.memory", memory=size.memory),
+            translate(locale, "size.shm", shm=size.shm),
+        ]
+    )
+
+
+def _choice(
+    release: Release, size: Size, default: bool, locale: str, availability: Availability
+) -> dict[str, Any]:
+    reason = availability(release, size)
+    return {
+        "display_name": size_summary(size, locale),
+        "label": f"{release.title} / {size.label}",
+        "default": default,
+        "available": reason is None,
+        "status": translate(locale, f"avail.{reason or 'ok'}"),
+    }
 
 
 def build_profile_list(
-    catalog: Catalog, groups: frozenset[str], preselect: Selection | None = None
+    catalog: Catalog,
+    groups: frozenset[str],
+    preselect: Selection | None = None,
+    locale: str = "en",
+    availability: Availability = always_available,
 ) -> list[dict[str, Any]]:
     """The profiles a user in ``groups`` may start, newest release first.
 
     ``preselect`` (the user's last selection, if still offered) is marked as the
     default; otherwise the catalog's default release and size are.
     """
-    releases = catalog.releases_for(groups)
     sizes = catalog.sizes_for(groups)
     default_release = preselect.release if preselect else catalog.default_release(groups)
     default_size = preselect.size if preselect else catalog.default_size(groups)
-    choices = {
-        size.name: {"display_name": size_summary(size), "default": size == default_size}
-        for size in sizes
-    }
     return [
         {
             "display_name": release.title,
             "slug": profile_slug(release),
-            "description": release_summary(release),
+            "release": release.release,
+            "description": release_summary(release, locale),
             "default": release == default_release,
-            "profile_options": {"size": {"display_name": "GPUs", "choices": choices}},
+            "profile_options": {
+                "size": {
+                    "display_name": translate(locale, "form.gpus"),
+                    "choices": {
+                        size.name: _choice(
+                            release, size, size == default_size, locale, availability
+                        )
+                        for size in sizes
+                    },
+                }
+            },
         }
-        for release in releases
+        for release in catalog.releases_for(groups)
     ]

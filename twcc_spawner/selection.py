@@ -142,19 +142,15 @@ def profile_slug(release: Release) -> str:
     return "pytorch-" + release.release.replace(".", "-")
 
 
-def options_from_form(formdata: Mapping[str, list[str]], catalog: Catalog) -> dict[str, str]:
-    """Canonical ``user_options`` from KubeSpawner-style form fields.
+def options_from_form(formdata: Mapping[str, list[Any]]) -> dict[str, Any]:
+    """``user_options`` from the spawn form or the ``/hub/spawn?opt-...`` query.
 
-    The form posts ``profile=<slug>`` and ``profile-option-<slug>--size=<name>``.
-    A slug that names no release is passed through as the release, so that
-    :func:`resolve` refuses it with a message instead of it being dropped.
+    Each field's single value is taken as is; a field given twice stays a list,
+    which :func:`resolve` refuses. Nothing is dropped, so unknown fields are
+    refused by :func:`resolve` rather than silently ignored.
     """
-    slug = (formdata.get("profile") or [None])[0]
-    if slug is None:
-        return {}
-    release = next((r.release for r in catalog.releases if profile_slug(r) == slug), slug)
-    options = {"release": release}
-    size = formdata.get(f"profile-option-{slug}--size")
-    if size:
-        options["size"] = size[0]
-    return options
+    return {
+        key: values[0] if len(values) == 1 else list(values)
+        for key, values in formdata.items()
+        if key != "_xsrf"
+    }

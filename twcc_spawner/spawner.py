@@ -21,7 +21,9 @@ from kubespawner import KubeSpawner
 from tornado import web
 from traitlets import Dict, Float, List, Unicode, default
 
-from .catalog import Catalog, CatalogError
+from .catalog import Catalog, CatalogError, Release, Size
+from .form import render_form
+from .i18n import negotiate
 from .podspec import GpuPodPolicy, apply_selection
 from .profiles import build_profile_list
 from .reload import CatalogSource
@@ -171,6 +173,17 @@ class TWCCSpawner(KubeSpawner):
     def _profile_list_default(self) -> Any:
         return self._catalog_profile_list
 
+    @property
+    def locale(self) -> str:
+        """The researcher's language, from the request being served (English if none)."""
+        handler = getattr(self, "handler", None)
+        header = handler.request.headers.get("Accept-Language") if handler else None
+        return negotiate(header)
+
+    def availability(self, release: Release, size: Size) -> str | None:
+        """Why ``size`` of ``release`` cannot start now (an i18n key), or ``None``."""
+        return None
+
     def _catalog_profile_list(self, spawner: TWCCSpawner) -> list[dict[str, Any]]:
         try:
             catalog = spawner.catalog_source.get()
@@ -180,14 +193,20 @@ class TWCCSpawner(KubeSpawner):
             preselect = resolve(catalog, spawner.user_options, spawner.user_groups)
         except SelectionError:
             preselect = None
-        return build_profile_list(catalog, spawner.user_groups, preselect)
+        return build_profile_list(
+            catalog, spawner.user_groups, preselect, spawner.locale, spawner.availability
+        )
+
+    @default("options_form")
+    def _options_form_default(self) -> Any:
+        return self._render_catalog_form
+
+    def _render_catalog_form(self, spawner: TWCCSpawner) -> str:
+        return render_form(self._catalog_profile_list(spawner), spawner.locale)
 
     @default("options_from_form")
     def _options_from_form_default(self) -> Any:
-        return self._catalog_options_from_form
-
-    def _catalog_options_from_form(self, formdata: dict[str, list[str]]) -> dict[str, str]:
-        return options_from_form(formdata, self.catalog())
+        return options_from_form
 
     # --- the spawn ---------------------------------------------------------
 

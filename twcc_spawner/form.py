@@ -1,0 +1,57 @@
+"""The spawn form: the profile list rendered as HTML, in the researcher's language."""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import jinja2
+
+from .i18n import translate
+
+
+@functools.cache
+def _environment() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("twcc_spawner", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+    )
+
+
+def availability_matrix(profile_list: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """release → size → what the form shows for it (for the form's script)."""
+    return {
+        profile["release"]: {
+            name: {k: choice[k] for k in ("available", "status", "label")}
+            for name, choice in profile["profile_options"]["size"]["choices"].items()
+        }
+        for profile in profile_list
+    }
+
+
+def checked_size(profile_list: list[dict[str, Any]]) -> str | None:
+    """The size to check: the preselected one if it can start, else the first that can."""
+    selected = next((p for p in profile_list if p["default"]), None)
+    if selected is None:
+        return None
+    choices = selected["profile_options"]["size"]["choices"]
+    startable = [name for name, choice in choices.items() if choice["available"]]
+    preferred = [name for name in startable if choices[name]["default"]]
+    return (preferred or startable or [None])[0]
+
+
+def render_form(profile_list: list[dict[str, Any]], locale: str, simulated: bool = False) -> str:
+    """The form's HTML for JupyterHub's spawn page."""
+    return (
+        _environment()
+        .get_template("form.html")
+        .render(
+            profile_list=profile_list,
+            locale=locale,
+            simulated=simulated,
+            matrix=availability_matrix(profile_list),
+            checked=checked_size(profile_list),
+            t=functools.partial(translate, locale),
+        )
+    )

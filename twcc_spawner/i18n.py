@@ -1,0 +1,84 @@
+"""English and Traditional Chinese (zh-TW) for what researchers read.
+
+TWCC's users read Chinese first. The language comes from the browser's
+``Accept-Language`` header; anything that is not Chinese gets English.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+LOCALES = ("en", "zh-TW")
+
+MESSAGES: Mapping[str, Mapping[str, str]] = {
+    "en": {
+        "form.release": "PyTorch release",
+        "form.release.help": "The NGC PyTorch container your server runs in.",
+        "form.gpus": "GPUs",
+        "form.summary": "You are starting",
+        "form.deprecated": "deprecated",
+        "form.unverified": "some versions unverified",
+        "form.simulated": "This hub runs on a simulated Kubernetes cluster: no real GPUs.",
+        "form.nojs": "Availability shown for the preselected release; Start checks again.",
+        "size.cores": "{cpu} cores",
+        "size.memory": "{memory} memory",
+        "size.shm": "{shm} /dev/shm",
+        "avail.ok": "available",
+        "avail.unknown": "availability unknown",
+        "avail.none_free": "none free now",
+        "avail.driver": "no node has a driver for this release",
+        "avail.arch": "no node has a GPU this release supports",
+        "avail.quota": "over your GPU quota",
+        "home.running": "Running",
+    },
+    "zh-TW": {
+        "form.release": "PyTorch 版本",
+        "form.release.help": "伺服器所使用的 NGC PyTorch 容器映像檔。",
+        "form.gpus": "GPU 數量",
+        "form.summary": "即將啟動",
+        "form.deprecated": "已淘汰",
+        "form.unverified": "部分版本資訊未經驗證",
+        "form.simulated": "此 JupyterHub 運行於模擬的 Kubernetes 叢集：沒有真實的 GPU。",
+        "form.nojs": "顯示的是預選版本的可用狀態；按下啟動時會再次檢查。",
+        "size.cores": "{cpu} 核心",
+        "size.memory": "{memory} 記憶體",
+        "size.shm": "{shm} /dev/shm",
+        "avail.ok": "可使用",
+        "avail.unknown": "無法得知是否可用",
+        "avail.none_free": "目前沒有空閒",
+        "avail.driver": "沒有節點具備此版本所需的驅動程式",
+        "avail.arch": "沒有節點具備此版本支援的 GPU",
+        "avail.quota": "超過您的 GPU 配額",
+        "home.running": "執行中",
+    },
+}
+
+
+def negotiate(accept_language: str | None) -> str:
+    """The locale for an ``Accept-Language`` header: ``zh-TW`` for any Chinese, else ``en``.
+
+    Tags are taken in order of their ``q`` weights; the first that is English or
+    Chinese wins.
+    """
+    ranked = []
+    for position, part in enumerate((accept_language or "").split(",")):
+        tag, _, params = part.strip().partition(";")
+        weight = 1.0
+        if params.strip().startswith("q="):
+            try:
+                weight = float(params.strip()[2:])
+            except ValueError:
+                weight = 0.0
+        ranked.append((-weight, position, tag.strip().lower()))
+    for _, _, tag in sorted(ranked):
+        if tag.startswith("zh"):
+            return "zh-TW"
+        if tag.startswith("en"):
+            return "en"
+    return "en"
+
+
+def translate(locale: str, key: str, **params: object) -> str:
+    """The message ``key`` in ``locale`` (English if the locale lacks it)."""
+    table = MESSAGES.get(locale, MESSAGES["en"])
+    return table.get(key, MESSAGES["en"][key]).format(**params)
