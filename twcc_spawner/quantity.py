@@ -7,6 +7,8 @@ from decimal import Decimal
 
 _SUFFIXES = {
     "": 1,
+    "n": Decimal("1e-9"),
+    "u": Decimal("1e-6"),
     "m": Decimal("0.001"),
     "k": 10**3,
     "K": 10**3,

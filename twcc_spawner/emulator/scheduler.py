@@ -6,8 +6,8 @@ import asyncio
 import logging
 from collections import Counter
 
+from ..quantity import parse_quantity
 from .events import record_event
-from .quantity import parse_quantity
 from .scheduling import (
     bound_usage,
     node_failures,

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from fractions import Fraction
+from decimal import Decimal
 from typing import Any
 
-from .quantity import parse_quantity
+from ..quantity import parse_quantity
 from .store import Obj, now
 
 TERMINATED = ("Succeeded", "Failed")
@@ -22,11 +22,11 @@ def pod_requests(pod: Obj) -> Counter[str]:
     for container in spec.get("initContainers", []):
         for name, value in _container_requests(container).items():
             total[name] = max(total[name], value)
-    total["pods"] = Fraction(1)
+    total["pods"] = Decimal(1)
     return total
 
 
-def _container_requests(container: Mapping[str, Any]) -> dict[str, Fraction]:
+def _container_requests(container: Mapping[str, Any]) -> dict[str, Decimal]:
     resources = container.get("resources", {})
     merged = {**(resources.get("limits") or {}), **(resources.get("requests") or {})}
     return {name: parse_quantity(value) for name, value in merged.items()}
