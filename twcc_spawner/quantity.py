@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 
 _SUFFIXES = {
     "": 1,
@@ -40,4 +40,7 @@ def parse_quantity(value: str | int | float) -> Decimal:
     if not match or match.group(2) not in _SUFFIXES:
         raise ValueError(f"not a quantity: {value!r}")
     number, suffix = match.groups()
-    return Decimal(number) * Decimal(_SUFFIXES[suffix])
+    try:
+        return Decimal(number) * Decimal(_SUFFIXES[suffix])
+    except InvalidOperation:
+        raise ValueError(f"not a quantity: {value!r}") from None
