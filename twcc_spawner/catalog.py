@@ -75,6 +75,7 @@ class Release:
     deprecated: str | None = None
     hidden: bool = False
     groups: frozenset[str] | None = None
+    prepull: bool = False
     notes: Mapping[str, str] | None = None
     unverified: frozenset[str] = frozenset()
 
@@ -335,6 +336,7 @@ def _build_release(item: dict[str, Any]) -> Release:
         deprecated="deprecated" if deprecated is True else (deprecated or None),
         hidden=item.get("hidden", False),
         groups=_groups(item),
+        prepull=item.get("prepull", False),
         notes=dict(item.get("notes", {})),
         unverified=frozenset(item.get("unverified", ())),
     )

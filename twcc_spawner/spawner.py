@@ -21,9 +21,10 @@ from kubespawner import KubeSpawner
 from tornado import web
 from traitlets import Dict, Float, List, Unicode, default
 
+from . import metrics
 from .catalog import Catalog, CatalogError, Release, Size
 from .form import render_form
-from .i18n import negotiate
+from .i18n import negotiate, translate
 from .podspec import GpuPodPolicy, apply_selection
 from .profiles import build_profile_list
 from .reload import CatalogSource
@@ -180,6 +181,18 @@ class TWCCSpawner(KubeSpawner):
         header = handler.request.headers.get("Accept-Language") if handler else None
         return negotiate(header)
 
+    def translate(self, key: str, **params: object) -> str:
+        """A message in the researcher's language (for the hub's page templates)."""
+        return translate(self.locale, key, **params)
+
+    @property
+    def selection_label(self) -> str | None:
+        """``PyTorch 21.11 / 2 GPUs`` for the saved options, or ``None`` if not offered now."""
+        try:
+            return resolve(self.catalog_source.get(), self.user_options, self.user_groups).label
+        except (CatalogError, SelectionError):
+            return None
+
     def availability(self, release: Release, size: Size) -> str | None:
         """Why ``size`` of ``release`` cannot start now (an i18n key), or ``None``."""
         return None
@@ -229,7 +242,11 @@ class TWCCSpawner(KubeSpawner):
 
     def start(self) -> asyncio.Future[Any]:
         """KubeSpawner's start, ended early by :meth:`_watch_start` if the pod cannot start."""
-        self._start_future = asyncio.ensure_future(self._start_or_fail_fast())
+        self._start_future = asyncio.ensure_future(
+            metrics.observe_start(
+                self._start_or_fail_fast(), lambda: self.selection, time.monotonic
+            )
+        )
         return self._start_future
 
     async def _start_or_fail_fast(self) -> Any:
@@ -277,3 +294,16 @@ class TWCCSpawner(KubeSpawner):
             yield {"progress": 1, "message": f"Starting {self.selection.label} ({image})"}
         async for event in super().progress():
             yield event
+
+
+def _reflected_pods() -> list[dict[str, Any]]:
+    """The user server pods KubeSpawner's pod reflectors hold, in every namespace watched."""
+    return [
+        pod
+        for (kind, *_), reflector in list(TWCCSpawner.reflectors.items())
+        if kind == "pods"
+        for pod in list(reflector.pods.values())
+    ]
+
+
+metrics.count_gpus_held(_reflected_pods)
