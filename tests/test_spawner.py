@@ -216,3 +216,10 @@ async def test_group_restricted_release_is_neither_shown_nor_startable(
 
     member = make_spawner(groups=("ampere-pilot",), user_options={"release": "21.11"})
     assert notebook(await spawn_pod(member))["image"].endswith(":21.11-py3")
+
+
+async def test_selection_label_names_what_the_server_runs(make_spawner, profiles_dir: Path) -> None:
+    spawner = make_spawner(user_options={"release": "21.11", "gpus": 2})
+    assert spawner.selection_label == "PyTorch 21.11 / 2 GPUs"
+    assert make_spawner(user_options={"release": "99.99"}).selection_label is None
+    assert spawner.translate("home.running") == "Running"
