@@ -1,18 +1,36 @@
 """JupyterHub configuration for TWCCSpawner on a real Kubernetes cluster.
 
-The hub runs in the cluster (KubeSpawner uses the in-cluster service account;
-outside a cluster it uses your kubeconfig). The demo on the emulated cluster
-is `make demo`, which uses its own configuration, not this file.
+The hub runs in the cluster: KubeSpawner uses the pod's service account
+(in-cluster config; outside a cluster it uses your kubeconfig) and starts user
+pods in the hub's namespace. The Role and ClusterRole it needs are in
+deploy/kubernetes/rbac.yaml. The demo on the emulated cluster is `make demo`,
+which uses its own configuration, not this file.
+
+Settings that differ per cluster come from the environment, so the same file
+serves a Zero-to-JupyterHub deployment (deploy/helm/values.yaml sets them in
+hub.extraEnv) and a hub started by hand:
+
+TWCC_PROFILES_DIR     releases.yaml and sizes.yaml; mount the twcc-profiles
+                      ConfigMap here (default: profiles)
+TWCC_IMAGE_REGISTRY   a mirror of nvcr.io/nvidia/pytorch
+TWCC_CULL_TIMEOUT     stop servers idle this many seconds (0: no culling)
+TWCC_CULL_EVERY       how often to look for idle servers, in seconds
 """
 
 import os
+
+from twcc_spawner.deploy import idle_culler_service
 
 c = get_config()  # noqa: F821 (provided by JupyterHub)
 
 c.JupyterHub.spawner_class = "twcc"
 
-# The catalog: releases.yaml and sizes.yaml, re-read when they change
-# (mount them from a ConfigMap in production).
+# The hub's own address for the user pods and the proxy: in a cluster that is
+# the pod's IP, reachable from other pods.
+c.JupyterHub.hub_ip = "0.0.0.0"
+
+# The catalog, re-read when it changes: a ConfigMap mount is swapped
+# atomically by the kubelet and picked up by the next spawn form.
 c.TWCCSpawner.profiles_dir = os.environ.get("TWCC_PROFILES_DIR", "profiles")
 
 # Images come from NGC unless a mirror is configured.
@@ -24,6 +42,16 @@ c.TWCCSpawner.gpu_tolerations = [
     {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
 ]
 
-# NGC images are 6-15 GB: give the first pull on a node time.
+# NGC images are 6-15 GB: give the first pull on a node time (or pre-pull them:
+# `twcc-profiles prepuller`).
 c.TWCCSpawner.start_timeout = 15 * 60
 c.TWCCSpawner.http_timeout = 120
+
+# Idle GPU servers go back to the pool.
+cull_timeout = int(os.environ.get("TWCC_CULL_TIMEOUT", "3600"))
+if cull_timeout:
+    service, role = idle_culler_service(
+        timeout=cull_timeout, every=int(os.environ.get("TWCC_CULL_EVERY", "300"))
+    )
+    c.JupyterHub.services.append(service)
+    c.JupyterHub.load_roles.append(role)
