@@ -6,8 +6,9 @@ from pathlib import Path
 from kubespawner import KubeSpawner
 
 from twcc_spawner import TWCCSpawner
-from twcc_spawner.catalog import load_catalog
+from twcc_spawner.catalog import load_catalog, schema
 from twcc_spawner.catalog_doc import catalog_markdown
+from twcc_spawner.schema_doc import FILES, schema_markdown
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -45,3 +46,4 @@ def _write(name: str, text: str) -> None:
 inherited = sorted(set(KubeSpawner.class_traits(config=True)) - set(TWCCSpawner.class_own_traits()))
 _write("catalog.md", catalog_markdown(load_catalog(ROOT / "profiles")))
 _write("spawner.md", SPAWNER_PAGE.format(inherited=", ".join(inherited)))
+_write("profiles-schema.md", schema_markdown({name: schema(name) for name, _ in FILES}))
