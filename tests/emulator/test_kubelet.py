@@ -156,3 +156,34 @@ async def test_missing_gpus_annotation(emu: Emulator, api: CoreV1Api) -> None:
     await emu.store.wait_for(lambda: _phase(emu, "few") == "Succeeded")
     state = _pod(emu, "few")["status"]["containerStatuses"][0]["state"]["terminated"]
     assert state["message"].count("GPU ") == 1
+
+
+async def test_args_without_command_run_as_the_entrypoint_would(
+    emu: Emulator, api: CoreV1Api
+) -> None:
+    # KubeSpawner puts its cmd in args and leaves the image's entrypoint to run it
+    manifest = pod_manifest("args-only", gpus=1)
+    container = manifest["spec"]["containers"][0]
+    del container["command"]
+    container["args"] = ["sh", "-c", 'echo "$0" > "$KUBE_EMULATOR_TERMINATION_LOG"', "0.0.0.0"]
+    await api.create_namespaced_pod("default", manifest)
+    await emu.store.wait_for(lambda: _phase(emu, "args-only") == "Succeeded")
+    state = _pod(emu, "args-only")["status"]["containerStatuses"][0]["state"]["terminated"]
+    assert state["message"].strip() == _pod(emu, "args-only")["status"]["podIP"]
+
+
+async def test_a_container_that_cannot_start_has_a_complete_status(
+    emu: Emulator, api: CoreV1Api
+) -> None:
+    manifest = pod_manifest("missing", ["/nonexistent/jupyterhub-singleuser"], gpus=1)
+    await api.create_namespaced_pod("default", manifest)
+    await emu.store.wait_for(lambda: _phase(emu, "missing") == "Failed")
+    pod = await api.read_namespaced_pod("missing", "default")  # the client's model validates
+    (status,) = pod.status.container_statuses
+    assert (status.name, status.image, status.restart_count) == (
+        "notebook",
+        manifest["spec"]["containers"][0]["image"],
+        0,
+    )
+    assert status.state.terminated.exit_code == 128
+    assert "nonexistent" in status.state.terminated.message

@@ -1,7 +1,10 @@
 """Kubelet stand-in: runs each bound pod's first container as a local process group.
 
 Deviations from a real kubelet: images are never pulled; only the first container runs
-(others are reported running and ready without a process); init containers are skipped;
+(others are reported running and ready without a process); a container without a
+``command`` runs its ``args``, as if its image's entrypoint ran its arguments (as NGC's
+``nvidia_entrypoint.sh`` does; KubeSpawner puts its ``cmd`` in ``args``); init containers
+are skipped;
 ``restartPolicy`` is treated as ``Never``; probes other than an httpGet readinessProbe are
 ignored, and that one is polled quickly rather than every ``periodSeconds``.
 """
@@ -171,9 +174,9 @@ class Kubelet:
             COMPONENT,
         )
         working_dir = mounts.get(container.get("workingDir", ""), str(root))
-        if not container.get("command"):
+        if not argv:
             self._record_start_error(
-                runtime, "SIMULATED: no command given; image entrypoint unknown"
+                runtime, "SIMULATED: no command or args given; image entrypoint unknown"
             )
             return
         try:
@@ -304,7 +307,7 @@ class Kubelet:
             state = {
                 "exitCode": exit_code,
                 "reason": "Completed" if exit_code == 0 else "Error",
-                "startedAt": runtime.started_at,
+                "startedAt": runtime.started_at or None,  # None: it never started
                 "finishedAt": now(),
                 "containerID": f"emulator://{runtime.process.pid if runtime.process else 0}",
             }
@@ -312,7 +315,14 @@ class Kubelet:
                 state["message"] = text
             if returncode < 0:
                 state["signal"] = -returncode
-            statuses = pod["status"].get("containerStatuses") or [{}]
+            statuses = pod["status"].get("containerStatuses") or [
+                {
+                    "name": container["name"],
+                    "image": container.get("image", ""),
+                    "imageID": "",
+                    "restartCount": 0,
+                }
+            ]
             statuses[0].update(ready=False, started=False, state={"terminated": state})
             pod["status"]["containerStatuses"] = statuses
             pod["status"]["phase"] = "Succeeded" if exit_code == 0 else "Failed"
