@@ -1,0 +1,192 @@
+"""End-to-end fixtures: the emulator, a real JupyterHub and configurable-http-proxy on it.
+
+The hub is configured exactly as ``make demo`` configures it
+(:mod:`twcc_spawner.demo_config`), plus an admin service token and short
+timeouts. Each test gets a fresh emulator, hub database and free ports.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import secrets
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+import requests
+
+from twcc_spawner.demo import free_port
+from twcc_spawner.demo_config import HubSettings
+from twcc_spawner.emulator import Emulator
+from twcc_spawner.emulator.emulator import ThreadedEmulator
+from twcc_spawner.emulator.scheduling import bound_usage
+from twcc_spawner.emulator.store import Change, Obj
+from twcc_spawner.local_hub import LocalHub
+
+ROOT = Path(__file__).resolve().parents[2]
+GPU = "nvidia.com/gpu"
+
+# The kubelet stand-in runs the pods' command (jupyterhub-singleuser) from our PATH.
+os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
+
+T = TypeVar("T")
+
+
+def eventually(predicate: Callable[[], T], timeout: float = 30.0, what: str = "") -> T:
+    """Poll ``predicate`` until it returns something truthy; fail after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while not (result := predicate()):
+        if time.monotonic() > deadline:
+            pytest.fail(f"not true after {timeout:g} s: {what or predicate}")
+        time.sleep(0.05)
+    return result
+
+
+class Cluster:
+    """The emulator's state as seen from the test thread (reads run on its loop)."""
+
+    def __init__(self, emulator: ThreadedEmulator) -> None:
+        self.emulator = emulator
+        self.created: list[str] = []  # names of pods created, in order
+        self._read(lambda: self.emulator.emulator.store.subscribe(self._record))
+
+    def _record(self, change: Change) -> None:
+        if change.plural == "pods" and change.type == "ADDED":
+            self.created.append(change.object["metadata"]["name"])
+
+    def _read(self, read: Callable[[], T]) -> T:
+        async def on_loop() -> T:
+            return read()
+
+        return self.emulator.call(on_loop())
+
+    def pods(self) -> dict[str, Obj]:
+        """Every pod by name (copies)."""
+        store = self.emulator.emulator.store
+        return self._read(
+            lambda: {p["metadata"]["name"]: copy.deepcopy(p) for p in store.items("pods")}
+        )
+
+    def pod(self, name: str) -> Obj | None:
+        """One pod of the default namespace, or None."""
+        return self.pods().get(name)
+
+    def gpus_in_use(self) -> dict[str, int]:
+        """GPUs held by bound, not terminated pods, by node (as the scheduler counts)."""
+        usage = bound_usage(self.pods().values())
+        return {node: int(used[GPU]) for node, used in usage.items() if used[GPU]}
+
+
+class HubApi:
+    """JupyterHub's REST API and the proxied servers, with the admin service's token."""
+
+    def __init__(self, url: str, token: str) -> None:
+        self.url = url
+        self.session = requests.Session()
+        self.session.headers["Authorization"] = f"token {token}"
+
+    def request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        """``path`` under ``/hub/api`` (or under the hub's URL if it starts with /user/)."""
+        base = self.url if path.startswith("/user/") else f"{self.url}/hub/api"
+        kwargs.setdefault("timeout", 30)
+        return self.session.request(method, base + path, **kwargs)
+
+    def create_user(self, name: str) -> None:
+        response = self.request("POST", f"/users/{name}")
+        assert response.status_code == 201, response.text
+
+    def start(self, user: str, server: str = "", **options: Any) -> requests.Response:
+        """Ask for a server with ``user_options``; the response (201, 202 or an error)."""
+        path = f"/users/{user}/servers/{server}" if server else f"/users/{user}/server"
+        return self.request("POST", path, json={"user_options": options})
+
+    def stop(self, user: str, server: str = "") -> requests.Response:
+        path = f"/users/{user}/servers/{server}" if server else f"/users/{user}/server"
+        return self.request("DELETE", path)
+
+    def servers(self, user: str) -> dict[str, Any]:
+        """The user's servers as the hub lists them."""
+        response = self.request("GET", f"/users/{user}")
+        assert response.status_code == 200, response.text
+        return response.json()["servers"]
+
+    def wait_ready(self, user: str, server: str = "", timeout: float = 45.0) -> dict[str, Any]:
+        """The server's model once the hub reports it ready; fails if its spawn fails."""
+
+        def ready() -> dict[str, Any] | None:
+            model = self.servers(user).get(server)
+            assert model is not None, f"{user}/{server} is no longer pending or running"
+            return model if model["ready"] else None
+
+        return eventually(ready, timeout, f"{user}/{server} ready")
+
+    def status(self, user: str, server: str = "") -> requests.Response:
+        """``GET /user/<user>/[<server>/]api/status`` through the proxy."""
+        prefix = f"/user/{user}/{server}/" if server else f"/user/{user}/"
+        return self.request("GET", prefix + "api/status", allow_redirects=False)
+
+
+@pytest.fixture
+def cluster(request: pytest.FixtureRequest) -> Any:
+    """The simulated cluster: TWCC's V100 nodes unless parametrized (indirect)."""
+    return getattr(request, "param", None)
+
+
+@pytest.fixture
+def emulator(cluster: Any, tmp_path: Path) -> Iterator[ThreadedEmulator]:
+    """The emulator in a background thread; stopping it kills every pod process."""
+    with Emulator.in_thread(cluster=cluster, workdir=tmp_path / "emulator") as threaded:
+        yield threaded
+
+
+@pytest.fixture
+def k8s(emulator: ThreadedEmulator) -> Cluster:
+    """Reads of the emulator's store, and the names of the pods ever created."""
+    return Cluster(emulator)
+
+
+@pytest.fixture
+def hub_settings(emulator: ThreadedEmulator, tmp_path: Path) -> HubSettings:
+    """The demo's hub settings on free ports, with an admin token and short timeouts."""
+    settings = HubSettings(
+        state_dir=tmp_path / "hub",
+        profiles_dir=ROOT / "profiles",
+        password=secrets.token_urlsafe(12),
+        proxy_auth_token=secrets.token_hex(32),
+        port=free_port(),
+        hub_port=free_port(),
+        proxy_api_port=free_port(),
+        admin_token=secrets.token_hex(32),
+        cleanup_servers=False,
+        spawner={"unschedulable_timeout": 1.0, "watchdog_interval": 0.2},
+    )
+    emulator.write_kubeconfig(settings.kubeconfig)
+    return settings
+
+
+@pytest.fixture
+def hub(hub_settings: HubSettings) -> Iterator[LocalHub]:
+    """A running proxy and hub; their logs are printed when a test fails."""
+    local = LocalHub(hub_settings, log_dir=hub_settings.state_dir)
+    try:
+        local.start()
+        yield local
+    finally:
+        local.stop()
+        for child in (local.hub, local.proxy):
+            if child is not None:
+                print(f"--- {child.name} ({child.log}) ---\n{child.log_tail(200)}")
+
+
+@pytest.fixture
+def api(hub: LocalHub) -> HubApi:
+    """The hub's REST API with the admin service's token; user ``alice`` exists."""
+    settings = hub.settings
+    assert settings.admin_token
+    client = HubApi(settings.url, settings.admin_token)
+    client.create_user("alice")
+    return client
