@@ -13,8 +13,13 @@ from decimal import Decimal
 from typing import Any
 
 from kubernetes_asyncio.client import (
+    V1Affinity,
     V1EmptyDirVolumeSource,
     V1EnvVar,
+    V1NodeAffinity,
+    V1NodeSelector,
+    V1NodeSelectorRequirement,
+    V1NodeSelectorTerm,
     V1Pod,
     V1ResourceRequirements,
     V1Toleration,
@@ -23,6 +28,7 @@ from kubernetes_asyncio.client import (
 )
 from kubespawner.utils import get_k8s_model
 
+from .gfd import Term
 from .selection import Selection
 
 SHM_VOLUME = "twcc-dshm"
@@ -124,4 +130,34 @@ def apply_selection(pod: V1Pod, selection: Selection, policy: GpuPodPolicy) -> V
     labels, annotations = metadata(selection)
     pod.metadata.labels = {**(pod.metadata.labels or {}), **labels}
     pod.metadata.annotations = {**(pod.metadata.annotations or {}), **annotations}
+    return pod
+
+def require_node_terms(pod: V1Pod, terms: Sequence[Term]) -> V1Pod:
+    """Make ``pod`` require a node meeting any of ``terms`` as well as what it required.
+
+    The preflight's driver and GPU terms (:mod:`.gfd`) are ANDed with the pod's
+    own required node affinity (KubeSpawner's ``node_affinity_required``).
+    """
+    if not terms:
+        return pod
+    affinity = pod.spec.affinity = pod.spec.affinity or V1Affinity()
+    node_affinity = affinity.node_affinity = affinity.node_affinity or V1NodeAffinity()
+    required = node_affinity.required_during_scheduling_ignored_during_execution
+    existing = (required.node_selector_terms if required else None) or [V1NodeSelectorTerm()]
+    node_affinity.required_during_scheduling_ignored_during_execution = V1NodeSelector(
+        node_selector_terms=[
+            V1NodeSelectorTerm(
+                match_expressions=[
+                    *(old.match_expressions or []),
+                    *(
+                        V1NodeSelectorRequirement(key=k, operator=op, values=list(v) or None)
+                        for k, op, v in term
+                    ),
+                ],
+                match_fields=old.match_fields,
+            )
+            for old in existing
+            for term in terms
+        ]
+    )
     return pod

@@ -22,10 +22,11 @@ from tornado import web
 from traitlets import Dict, Float, List, Unicode, default
 
 from . import metrics
+from .admission import GpuPreflight
 from .catalog import Catalog, CatalogError, Release, Size
 from .form import render_form
 from .i18n import negotiate, translate
-from .podspec import GpuPodPolicy, apply_selection
+from .podspec import GpuPodPolicy, apply_selection, require_node_terms
 from .profiles import build_profile_list
 from .reload import CatalogSource
 from .selection import Selection, SelectionError, options_from_form, resolve
@@ -43,7 +44,7 @@ def spawn_refusal(message: str, *, reason: str, status_code: int = 400) -> Spawn
     return error
 
 
-class TWCCSpawner(KubeSpawner):
+class TWCCSpawner(GpuPreflight, KubeSpawner):
     """Start JupyterLab in an NGC PyTorch container with the GPUs a researcher picked."""
 
     profiles_dir = Unicode(
@@ -230,15 +231,26 @@ class TWCCSpawner(KubeSpawner):
         traits, so a failed spawn leaves nothing behind for the next one.
         """
         self.selection = None
-        self.selection = self.resolve_selection(self.user_options)
-        self.log.info("Spawning %s for %s", self.selection.label, self._log_name)
+        self.preflight_begin()
+        try:
+            self.selection = self.resolve_selection(self.user_options)
+            self.log.info("Spawning %s for %s", self.selection.label, self._log_name)
+            refusal = await self.preflight()
+        finally:
+            self.preflight_end()
+        if refusal is not None:
+            self.log.info("Preflight refused %s: %s", self._log_name, refusal.message)
+            raise spawn_refusal(
+                refusal.message, reason=refusal.check, status_code=refusal.status_code
+            )
 
     async def get_pod_manifest(self) -> V1Pod:
         """KubeSpawner's pod, made to run :attr:`selection`."""
         pod = await super().get_pod_manifest()
         if self.selection is None:
             self.selection = self.resolve_selection(self.user_options)
-        return apply_selection(pod, self.selection, self.pod_policy())
+        pod = apply_selection(pod, self.selection, self.pod_policy())
+        return require_node_terms(pod, self.preflight_terms)
 
     def start(self) -> asyncio.Future[Any]:
         """KubeSpawner's start, ended early by :meth:`_watch_start` if the pod cannot start."""
@@ -247,6 +259,7 @@ class TWCCSpawner(KubeSpawner):
                 self._start_or_fail_fast(), lambda: self.selection, time.monotonic
             )
         )
+        self._start_future.add_done_callback(self.release_gpus)
         return self._start_future
 
     async def _start_or_fail_fast(self) -> Any:
@@ -292,6 +305,8 @@ class TWCCSpawner(KubeSpawner):
         if self.selection is not None:
             image = self.selection.release.image_ref(self.image_registry)
             yield {"progress": 1, "message": f"Starting {self.selection.label} ({image})"}
+        async for event in self.preflight_progress():
+            yield event
         async for event in super().progress():
             yield event
 

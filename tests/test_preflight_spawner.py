@@ -1,0 +1,251 @@
+"""TWCCSpawner's preflight against the emulator: refusals, no over-commit, RBAC, watch drops."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from conftest import make_user
+from jupyterhub.spawner import SpawnException
+from kubernetes_asyncio.client import ApiClient
+from kubespawner import KubeSpawner
+
+from twcc_spawner import TWCCSpawner
+from twcc_spawner.emulator import Emulator, FaultRule
+
+V100 = {"product": "Tesla-V100-SXM2-32GB", "family": "volta", "compute": "7.0"}
+TAINT = {"key": "nvidia.com/gpu", "value": "present", "effect": "NoSchedule"}
+
+
+def cluster(nodes: int = 2, gpus: int = 8, driver: str = "510.47.03", **gpu: Any) -> dict:
+    return {
+        "defaults": {
+            "cpu": "36",
+            "memory": "768Gi",
+            "gpu": {**V100, "count": gpus, "driver": driver, **gpu},
+            "taints": [TAINT],
+        },
+        "nodes": [{"name": f"gn{i}"} for i in range(nodes)],
+    }
+
+
+async def eventually(predicate: Callable[[], Any], timeout: float = 10.0) -> Any:
+    """Wait for state the hub's watch updates (outside the emulator's store)."""
+    async with asyncio.timeout(timeout):
+        while not (result := predicate()):
+            await asyncio.sleep(0.02)
+        return result
+
+
+@pytest.fixture
+async def hub(profiles_dir: Path) -> AsyncIterator[Callable[..., Any]]:
+    """``hub(cluster)`` starts an emulator and returns a factory of spawners on it."""
+    emulators: list[Emulator] = []
+
+    async def start(description: dict) -> Callable[..., TWCCSpawner]:
+        emulator = Emulator(cluster=description)
+        await emulator.start()
+        emulators.append(emulator)
+
+        def spawner(name: str = "alice", groups: tuple[str, ...] = (), **options: Any) -> Any:
+            config = options.pop("config", {})
+            built = TWCCSpawner(
+                _mock=True,
+                user=make_user(name, groups),
+                k8s_api_host=emulator.url,
+                profiles_dir=str(profiles_dir),
+                **config,
+            )
+            built.user_options = options
+            return built
+
+        spawner.emulator = emulator  # type: ignore[attr-defined]
+        return spawner
+
+    yield start
+    await TWCCSpawner.stop_cluster_watch()
+    for reflector in KubeSpawner.reflectors.values():
+        await reflector.stop()
+    KubeSpawner.reflectors.clear()
+    for emulator in emulators:
+        await emulator.stop()
+    TWCCSpawner._catalog_sources.clear()
+
+
+async def refusal(spawner: TWCCSpawner) -> SpawnException:
+    with pytest.raises(SpawnException) as info:
+        await spawner.start()
+    assert info.value.jupyterhub_message == info.value.log_message
+    return info.value
+
+
+@pytest.mark.parametrize(
+    "description, options, config, check, status, message",
+    [
+        pytest.param(
+            cluster(nodes=2, gpus=1),
+            {"release": "22.02", "gpus": 2},
+            {},
+            "capacity",
+            503,
+            "No node has 2 free GPUs now; the largest free block is 1 GPU. "
+            "Pick 1 GPU or try again in a few minutes.",
+            id="capacity",
+        ),
+        pytest.param(
+            cluster(driver="455.32.00"),
+            {"release": "22.02", "gpus": 1},
+            {},
+            "driver",
+            409,
+            "PyTorch 22.02 needs NVIDIA driver 510 or later (or a data-center driver 418.40+, "
+            "440.33+, 450.51+, 460.27+, 470.57+); the GPU nodes have driver 455.32.00 (2 nodes). "
+            "Pick PyTorch 20.11, 20.08 or 20.06.",
+            id="driver",
+        ),
+        pytest.param(
+            cluster(product="H100-SXM5-80GB", family="hopper", compute="9.0"),
+            {"release": "21.08", "gpus": 1},
+            {},
+            "architecture",
+            409,
+            "PyTorch 21.08 supports Pascal, Volta, Turing, Ampere GPUs; the GPU nodes have "
+            "Hopper (H100-SXM5-80GB). No PyTorch release offered to you runs on them; "
+            "tell the hub's operators.",
+            id="architecture",
+        ),
+        pytest.param(
+            cluster(),
+            {"release": "22.02", "gpus": 4},
+            {"gpu_quota": 8, "gpu_quota_by_group": {"students": 2}},
+            "quota",
+            403,
+            "You hold 0 of your 2 GPUs; 4 more would exceed it. Pick 1 or 2 GPUs or stop a server.",
+            id="quota",
+        ),
+    ],
+)
+async def test_refusal_reaches_the_spawn_page_and_creates_nothing(
+    hub, description, options, config, check, status, message
+) -> None:
+    make = await hub(description)
+    error = await refusal(make(groups=("students",), config=config, **options))
+    assert (error.reason, error.status_code, error.jupyterhub_message) == (check, status, message)
+    store = make.emulator.store
+    assert list(store.items("pods")) == [] and list(store.items("persistentvolumeclaims")) == []
+
+
+async def test_access_refusal_does_not_reveal_restricted_releases(hub, profiles_dir) -> None:
+    path = profiles_dir / "releases.yaml"
+    document = yaml.safe_load(path.read_text())
+    document["releases"][1]["groups"] = ["pilot"]  # 21.11
+    path.write_text(yaml.safe_dump(document, sort_keys=False))
+    make = await hub(cluster(driver="495.29.05"))
+    error = await refusal(make(release="21.11"))
+    unknown = await refusal(make(release="99.99"))
+    assert (error.reason, error.status_code) == ("invalid_selection", 400)
+    assert error.jupyterhub_message.replace("'21.11'", "'99.99'") == unknown.jupyterhub_message
+    driver = await refusal(make(release="22.02"))
+    assert driver.jupyterhub_message.endswith("Pick PyTorch 21.08, 21.06 or 21.02.")
+
+
+async def test_checks_are_progress_events_and_the_pod_gets_their_affinity(hub) -> None:
+    make = await hub(cluster())
+    spawner = make(release="21.08", gpus=2)
+    await spawner.load_user_options()
+    messages = [e["message"] async for e in spawner.preflight_progress()]
+    assert messages == [
+        "PyTorch 21.08 / 2 GPUs is offered to you.",
+        "No GPU quota applies to you.",
+        "Driver: GPU nodes with a driver for PyTorch 21.08.",
+        "GPU: nodes with a GPU PyTorch 21.08 supports.",
+        "Capacity: 2 GPUs held for you on one of 2 suitable nodes.",
+    ]
+    pod = ApiClient().sanitize_for_serialization(await spawner.get_pod_manifest())
+    terms = pod["spec"]["affinity"]["nodeAffinity"][
+        "requiredDuringSchedulingIgnoredDuringExecution"
+    ]
+    first = terms["nodeSelectorTerms"][0]["matchExpressions"]
+    assert {"key": "nvidia.com/cuda.driver-version.major", "operator": "Gt", "values": ["469"]} in (
+        first
+    )
+    spawner.release_gpus()
+
+
+async def test_simultaneous_spawns_never_overcommit(hub) -> None:
+    make = await hub(cluster(nodes=5))  # 40 GPUs
+    spawners = [make(f"user{i}", release="22.02", gpus=2) for i in range(50)]
+    results = await asyncio.gather(
+        *(s.load_user_options() for s in spawners), return_exceptions=True
+    )
+    admitted = [r for r in results if r is None]
+    refused = [r for r in results if isinstance(r, SpawnException)]
+    assert (len(admitted), len(refused)) == (20, 30)
+    assert {r.reason for r in refused} == {"capacity"}
+    state = TWCCSpawner._cluster_watch.state
+    assert sum(r.usage.gpus for r in state.reservations.values()) == 40
+    for spawner in spawners:
+        spawner.release_gpus()
+    assert state.reservations == {}
+
+
+async def test_a_reservation_lasts_until_the_pod_is_bound_or_the_spawn_fails(hub) -> None:
+    make = await hub(cluster(nodes=1, gpus=2))
+    alice = make("alice", release="22.02", gpus=2)
+    await alice.load_user_options()
+    state = TWCCSpawner._cluster_watch.state
+    assert list(state.reservations) == ["default/jupyter-alice"]
+    assert (await refusal(make("bob", release="22.02", gpus=1))).reason == "capacity"
+
+    pod = ApiClient().sanitize_for_serialization(await alice.get_pod_manifest())
+    pod["spec"]["containers"][0]["command"] = ["sleep", "60"]  # stays running while we look
+    await alice.api.create_namespaced_pod(
+        "default", {**pod, "spec": {**pod["spec"], "nodeName": "gn0"}}
+    )
+    await eventually(lambda: not state.reservations)  # the bound pod holds the GPUs now
+    assert state.free("gn0").gpus == 0
+    make.emulator.store.delete("pods", "default", "jupyter-alice")
+    await eventually(lambda: state.free("gn0").gpus == 2)
+
+    make.emulator.faults.add(FaultRule(path=r"/pods$", method="POST", status=500))
+    carol = make("carol", release="22.02", gpus=2, config={"k8s_api_request_retry_timeout": 1})
+    with pytest.raises(Exception):  # noqa: B017 - KubeSpawner's own error for a failed create
+        await carol.start()
+    assert state.reservations == {}
+
+
+async def test_forbidden_nodes_and_pods_skip_checks_and_warn_once(hub, caplog) -> None:
+    make = await hub(cluster(nodes=1, gpus=1))
+    make.emulator.faults.add(FaultRule(path=r"^/api/v1/(nodes|pods)", status=403))
+    caplog.set_level(logging.WARNING)
+    for name in ("alice", "bob"):
+        spawner = make(name, release="22.02", gpus=1, config={"gpu_quota": 1})
+        await spawner.load_user_options()  # admitted: nothing to check capacity with
+        messages = [e["message"] async for e in spawner.preflight_progress()]
+        assert "Capacity check skipped: the hub cannot read nodes" in messages[-1]
+    warnings = [r.getMessage() for r in caplog.records if "forbidden (403)" in r.getMessage()]
+    assert len(warnings) == 2  # one for nodes, one for cluster-wide pods: each once
+    assert "ClusterRole" in warnings[0]
+    assert TWCCSpawner._cluster_watch.pods_scope == "namespace default"  # quota still works
+
+
+async def test_the_cache_recovers_after_a_watch_drop(hub) -> None:
+    make = await hub(cluster(nodes=2))
+    spawner = make(release="22.02", gpus=8)
+    await spawner.load_user_options()
+    spawner.release_gpus()
+    state = TWCCSpawner._cluster_watch.state
+    store = make.emulator.store
+    make.emulator.faults.add(FaultRule(path=r"^/api/v1/nodes\?.*watch", drop_watch=True, times=2))
+    for name in ("gn0", "gn1"):
+        node = store.get("nodes", "", name)
+        node["spec"]["unschedulable"] = True
+        store.update("nodes", node)
+    await eventually(lambda: not any(info.schedulable for info in state.nodes.values()))
+    error = await refusal(make(release="22.02", gpus=1))
+    assert error.reason == "capacity"

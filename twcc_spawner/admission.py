@@ -1,0 +1,207 @@
+"""The spawner's side of the preflight: traits, the hub-wide cluster watch, reservations.
+
+:class:`GpuPreflight` is mixed into :class:`~.spawner.TWCCSpawner`. Its
+:meth:`~GpuPreflight.preflight` runs :mod:`.preflight`'s checks on the hub's
+:class:`~.informer.ClusterWatch` once the selection is resolved, before any
+pod or PVC is created; it reports each check on the spawn page, refuses with
+the failing check's message, or reserves the GPUs until the pod is bound.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any, ClassVar
+
+from traitlets import Bool, Dict, Float, Integer
+from traitlets.config import Configurable
+
+from .clusterstate import Placement, Reservation, usage_of
+from .gfd import Term, term_from_k8s
+from .informer import ClusterWatch
+from .podspec import resources
+from .preflight import Cluster, Request, Verdict, pod_terms, run_checks
+
+
+class GpuPreflight(Configurable):
+    """Preflight checks for a GPU spawner (a mixin for :class:`~.spawner.TWCCSpawner`)."""
+
+    preflight_enabled = Bool(
+        True,
+        config=True,
+        help="""
+        Check a spawn against the cluster before creating its pod: access, GPU
+        quota, NVIDIA driver, GPU architecture and free capacity (see
+        docs/preflight.md). A check whose data the hub cannot read (RBAC, missing
+        GPU Feature Discovery labels) is skipped with one log warning.
+        """,
+    )
+
+    gpu_quota = Integer(
+        None,
+        allow_none=True,
+        config=True,
+        help="""
+        GPUs one user may hold across all their servers (running and starting);
+        ``None`` for no limit. ``gpu_quota_by_group`` overrides it for members of
+        those groups.
+        """,
+    )
+
+    gpu_quota_by_group = Dict(
+        value_trait=Integer(),
+        config=True,
+        help="""
+        GPU quota per JupyterHub group, e.g. ``{"lab-a": 16, "students": 2}``.
+        A user in several listed groups gets the highest; a user in none gets
+        ``gpu_quota``.
+        """,
+    )
+
+    preflight_sync_timeout = Float(
+        5.0,
+        config=True,
+        help="""
+        Seconds a spawn waits, after the hub starts, for the first list of nodes
+        and pods. Checks whose data is not there by then are skipped.
+        """,
+    )
+
+    preflight_retry_seconds = Float(
+        60.0,
+        config=True,
+        help="""
+        Seconds between attempts to read nodes or cluster-wide pods again after
+        the API server refused (403), so that granting the RBAC rules takes
+        effect without a hub restart.
+        """,
+    )
+
+    _cluster_watch: ClassVar[ClusterWatch | None] = None
+    _preflight_events: list[dict[str, Any]]
+    _preflight_changed: asyncio.Event
+    _preflight_done: bool = True
+    preflight_terms: tuple[Term, ...] = ()
+
+    # --- the hub-wide watch -------------------------------------------------
+
+    def cluster_watch(self) -> ClusterWatch:
+        """The hub's one :class:`ClusterWatch` (started on first use, in this event loop)."""
+        watch = GpuPreflight._cluster_watch
+        if watch is None or watch.loop is not asyncio.get_running_loop():
+            self_: Any = self
+            watch = ClusterWatch(
+                self_.api,
+                self_.namespace,
+                self_.gpu_resource_name,
+                self_.log,
+                retry_seconds=self.preflight_retry_seconds,
+            )
+            watch.start()
+            GpuPreflight._cluster_watch = watch
+        return watch
+
+    @staticmethod
+    async def stop_cluster_watch() -> None:
+        """Stop the hub's watch (tests; the hub's exit ends it otherwise)."""
+        watch, GpuPreflight._cluster_watch = GpuPreflight._cluster_watch, None
+        if watch is not None:
+            await watch.stop()
+
+    # --- the request ----------------------------------------------------------
+
+    def user_gpu_quota(self) -> int | None:
+        """The user's quota: the highest of their groups', else ``gpu_quota``."""
+        self_: Any = self
+        quotas = [q for g, q in self.gpu_quota_by_group.items() if g in self_.user_groups]
+        return max(quotas) if quotas else self.gpu_quota
+
+    def preflight_request(self) -> Request:
+        """What :attr:`selection` asks of the cluster, with the pod's scheduling rules."""
+        self_: Any = self
+        selection = self_.selection
+        catalog, groups = self_.catalog(), self_.user_groups
+        placement = Placement.of(
+            {**self_.node_selector, **self_.gpu_node_selector},
+            [*self_.tolerations, *self_.gpu_tolerations],
+            [term_from_k8s(t) for t in self_.node_affinity_required],
+        )
+        return Request(
+            selection=selection,
+            user=self_.user.name,
+            server=self_.name or "",
+            pod_key=self.pod_key,
+            placement=placement,
+            wanted=usage_of(resources(selection, self_.pod_policy()), self_.gpu_resource_name),
+            releases=catalog.releases_for(groups),
+            sizes=catalog.sizes_for(groups),
+            quota=self.user_gpu_quota(),
+        )
+
+    @property
+    def pod_key(self) -> str:
+        """``namespace/pod``: the key of this server's pod and reservation."""
+        self_: Any = self
+        return f"{self_.namespace}/{self_.pod_name}"
+
+    # --- the checks -----------------------------------------------------------
+
+    def _note(self, verdict: Verdict, step: int) -> None:
+        self._preflight_events.append({"progress": 2 + step, "message": verdict.message})
+        changed, self._preflight_changed = self._preflight_changed, asyncio.Event()
+        changed.set()
+
+    def preflight_begin(self) -> None:
+        """Forget the previous spawn's checks (call first in ``load_user_options``)."""
+        self._preflight_events = []
+        self._preflight_changed = asyncio.Event()
+        self._preflight_done = False
+        self.preflight_terms = ()
+
+    def preflight_end(self) -> None:
+        """Mark the checks finished, so :meth:`preflight_progress` ends."""
+        self._preflight_done = True
+        self._preflight_changed.set()
+
+    async def preflight(self) -> Verdict | None:
+        """Run the checks; reserve the GPUs, or return the failing check's verdict."""
+        if not self.preflight_enabled:
+            return None
+        watch = self.cluster_watch()
+        await watch.wait_synced(self.preflight_sync_timeout)
+        cluster = Cluster(watch.state, watch.nodes_known, watch.pods_scope)
+        request = self.preflight_request()
+        verdicts = run_checks(cluster, request)
+        for step, verdict in enumerate(verdicts):
+            self._note(verdict, step)
+            if verdict.warn:
+                watch.warn_once(verdict.message, verdict.message)
+        last = verdicts[-1]
+        if not last.ok:
+            return last
+        self.preflight_terms = tuple(pod_terms(verdicts))
+        if last.node is not None:
+            watch.state.reserve(
+                self.pod_key,
+                Reservation(last.node, request.wanted, request.user, request.server),
+            )
+        return None
+
+    def release_gpus(self, *_: object) -> None:
+        """Drop this server's reservation (its spawn ended or it stopped)."""
+        watch = GpuPreflight._cluster_watch
+        if watch is not None:
+            watch.state.release(self.pod_key)
+
+    async def preflight_progress(self) -> AsyncIterator[dict[str, Any]]:
+        """The checks' progress events, as they happen, until the checks end."""
+        sent = 0
+        while True:
+            changed = self._preflight_changed if not self._preflight_done else None
+            events = getattr(self, "_preflight_events", [])
+            for event in events[sent:]:
+                yield event
+            sent = len(events)
+            if changed is None:
+                return
+            await changed.wait()
