@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from . import HUB_TEMPLATES
+
 #: Shown at the top of every hub page.
 ANNOUNCEMENT = "Demo on a SIMULATED Kubernetes cluster: no real GPUs"
 
@@ -89,6 +91,7 @@ def hub_config(settings: HubSettings) -> dict[str, Any]:
         "db_url": f"sqlite:///{state / 'jupyterhub.sqlite'}",
         "cookie_secret_file": str(state / "jupyterhub_cookie_secret"),
         "template_vars": {"announcement": ANNOUNCEMENT},
+        "template_paths": [HUB_TEMPLATES],
     }
     if settings.admin_token:
         hub["services"] = [{"name": ADMIN_SERVICE, "api_token": settings.admin_token}]

@@ -30,6 +30,7 @@ MESSAGES: Mapping[str, Mapping[str, str]] = {
         "avail.arch": "no node has a GPU this release supports",
         "avail.quota": "over your GPU quota",
         "home.running": "Running",
+        "spawn.heading": "Server Options",
     },
     "zh-TW": {
         "form.release": "PyTorch 版本",
@@ -50,6 +51,7 @@ MESSAGES: Mapping[str, Mapping[str, str]] = {
         "avail.arch": "沒有節點具備此版本支援的 GPU",
         "avail.quota": "超過您的 GPU 配額",
         "home.running": "執行中",
+        "spawn.heading": "伺服器選項",
     },
 }
 
