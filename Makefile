@@ -3,6 +3,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 CHP := node_modules/.bin/configurable-http-proxy
+# The browser tests drive Debian's chromium; CJK fonts render the zh-TW pages.
+CHROMIUM := /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: demo test lint docs bench clean
 
@@ -18,6 +21,10 @@ $(CHP): package.json
 	npm install --no-audit --no-fund --silent
 	touch $@
 
+$(CHROMIUM):
+	$(SUDO) apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium fonts-noto-cjk
+
 install: $(VENV)/.installed $(CHP)
 
 demo: install
@@ -27,7 +34,7 @@ lint: $(VENV)/.installed
 	$(BIN)/ruff check twcc_spawner tests docs jupyterhub_config.py
 	$(BIN)/ruff format --check twcc_spawner tests docs jupyterhub_config.py
 
-test: install lint docs
+test: install $(CHROMIUM) lint docs
 	PATH="$(CURDIR)/node_modules/.bin:$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 docs: $(VENV)/.installed

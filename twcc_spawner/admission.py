@@ -16,11 +16,25 @@ from typing import Any, ClassVar
 from traitlets import Bool, Dict, Float, Integer
 from traitlets.config import Configurable
 
+from .catalog import Release, Size
 from .clusterstate import Placement, Reservation, usage_of
 from .gfd import Term, term_from_k8s
 from .informer import ClusterWatch
 from .podspec import resources
 from .preflight import Cluster, Request, Verdict, pod_terms, run_checks
+from .profiles import Availability, always_available
+from .selection import Selection
+
+#: The label the emulator puts on every simulated node.
+SIMULATED_LABEL = "twcc.ai/simulated"
+
+#: The spawn form's reason (an ``avail.*`` message) for each refusing check.
+FORM_REASONS = {
+    "quota": "quota",
+    "driver": "driver",
+    "architecture": "arch",
+    "capacity": "none_free",
+}
 
 
 class GpuPreflight(Configurable):
@@ -116,10 +130,11 @@ class GpuPreflight(Configurable):
         quotas = [q for g, q in self.gpu_quota_by_group.items() if g in self_.user_groups]
         return max(quotas) if quotas else self.gpu_quota
 
-    def preflight_request(self) -> Request:
-        """What :attr:`selection` asks of the cluster, with the pod's scheduling rules."""
+    def preflight_request(self, selection: Selection | None = None) -> Request:
+        """What ``selection`` (default :attr:`selection`) asks of the cluster, with the pod's
+        scheduling rules."""
         self_: Any = self
-        selection = self_.selection
+        selection = selection or self_.selection
         catalog, groups = self_.catalog(), self_.user_groups
         placement = Placement.of(
             {**self_.node_selector, **self_.gpu_node_selector},
@@ -186,6 +201,31 @@ class GpuPreflight(Configurable):
                 Reservation(last.node, request.wanted, request.user, request.server),
             )
         return None
+
+    async def form_availability(self) -> Availability:
+        """Why each (release, size) cannot start now, for the spawn form (nothing reserved).
+
+        Only what the form can show is checked: quota, driver, architecture and
+        capacity. What the hub cannot read is not held against
+        a size: the checks at Start are the authority.
+        """
+        if not self.preflight_enabled:
+            return always_available
+        watch = self.cluster_watch()
+        await watch.wait_synced(self.preflight_sync_timeout)
+        cluster = Cluster(watch.state, watch.nodes_known, watch.pods_scope)
+
+        def availability(release: Release, size: Size) -> str | None:
+            verdict = run_checks(cluster, self.preflight_request(Selection(release, size)))[-1]
+            return None if verdict.ok else FORM_REASONS.get(verdict.check, "unknown")
+
+        return availability
+
+    def cluster_is_simulated(self) -> bool:
+        """Whether the hub's cluster is the emulator (its nodes say so), to tell users."""
+        watch = GpuPreflight._cluster_watch
+        nodes = watch.state.nodes.values() if watch is not None else ()
+        return any(node.labels.get(SIMULATED_LABEL) == "true" for node in nodes)
 
     def release_gpus(self, *_: object) -> None:
         """Drop this server's reservation (its spawn ended or it stopped)."""
