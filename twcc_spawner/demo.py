@@ -33,6 +33,16 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def port_is_free(port: int) -> bool:
+    """Whether ``port`` can be bound on 127.0.0.1 right now."""
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m twcc_spawner.demo",
@@ -84,6 +94,9 @@ def run(args: argparse.Namespace) -> int:
     if len(password) < MIN_PASSWORD:
         print(f"TWCC_DEMO_PASSWORD must have at least {MIN_PASSWORD} characters.", file=sys.stderr)
         return 2
+    if not port_is_free(args.port):
+        print(f"Port {args.port} is in use; set TWCC_DEMO_PORT to another.", file=sys.stderr)
+        return 2
     if not (args.profiles_dir / "releases.yaml").exists():
         print(f"No catalog in {args.profiles_dir}/ (use --profiles-dir).", file=sys.stderr)
         return 2
@@ -98,7 +111,8 @@ def run(args: argparse.Namespace) -> int:
         hub_port=free_port(),
         proxy_api_port=free_port(),
     )
-    signal.signal(signal.SIGTERM, _stop_on_signal)
+    for sig in (signal.SIGINT, signal.SIGTERM):  # SIGINT too: `cmd &` starts with it ignored
+        signal.signal(sig, _stop_on_signal)
     hub = LocalHub(settings)
     try:
         with Emulator.in_thread(cluster=args.cluster) as emulator:

@@ -138,9 +138,16 @@ def cluster(request: pytest.FixtureRequest) -> Any:
 
 @pytest.fixture
 def emulator(cluster: Any, tmp_path: Path) -> Iterator[ThreadedEmulator]:
-    """The emulator in a background thread; stopping it kills every pod process."""
-    with Emulator.in_thread(cluster=cluster, workdir=tmp_path / "emulator") as threaded:
+    """The emulator in a background thread; stopping it kills every pod process.
+
+    The pods' logs are printed at teardown, so a failing test shows them.
+    """
+    workdir = tmp_path / "emulator"
+    with Emulator.in_thread(cluster=cluster, workdir=workdir) as threaded:
         yield threaded
+    for log in sorted(workdir.glob("pods/*/log*")):
+        tail = log.read_text(errors="replace").splitlines()[-40:]
+        print(f"--- pod log {log} ---", *tail, sep="\n")
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -27,6 +28,22 @@ def gone(process: psutil.Process) -> bool:
         return process.status() == psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
         return True
+
+
+def stop_leaving_nothing(demo: subprocess.Popen[bytes]) -> None:
+    """After a failure: stop the demo as Ctrl-C would, then kill whatever is left."""
+    if demo.poll() is not None:
+        return
+    children = psutil.Process(demo.pid).children(recursive=True)
+    demo.send_signal(signal.SIGINT)
+    try:
+        demo.wait(60)
+    except subprocess.TimeoutExpired:
+        demo.kill()
+        demo.wait()
+    for child in children:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            child.kill()
 
 
 def test_demo_serves_a_simulated_hub_and_ctrl_c_stops_every_process(tmp_path: Path) -> None:
@@ -85,6 +102,4 @@ def test_demo_serves_a_simulated_hub_and_ctrl_c_stops_every_process(tmp_path: Pa
         assert demo.wait(60) == 0, log.read_text()
         eventually(lambda: all(gone(p) for p in children), 10, "no process left")
     finally:
-        if demo.poll() is None:
-            demo.kill()
-            demo.wait()
+        stop_leaving_nothing(demo)
