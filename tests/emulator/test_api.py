@@ -5,7 +5,12 @@ from __future__ import annotations
 import json
 
 import pytest
+from aiohttp.test_utils import TestClient, TestServer
 from kubernetes_asyncio.client import ApiException, CoreV1Api, VersionApi
+
+from twcc_spawner.emulator.faults import Faults
+from twcc_spawner.emulator.server import ApiServer
+from twcc_spawner.emulator.store import Store
 
 from .conftest import pod_manifest
 
@@ -118,3 +123,16 @@ async def test_status_subresource(api: CoreV1Api) -> None:
     )
     assert patched.status.message == "hi"
     assert patched.spec.node_name == "nowhere"
+
+
+async def test_request_log_counts_each_call_in_order() -> None:
+    """The API server logs every request as it arrives, for counting a client's calls."""
+    server = ApiServer(Store(), Faults(), lambda pod, query: None)
+    async with TestClient(TestServer(server.app())) as http:
+        await http.get("/version")
+        await http.get("/api/v1/nodes?labelSelector=a%3Db")
+    assert [(r.method, r.path) for r in server.requests] == [
+        ("GET", "/version"),
+        ("GET", "/api/v1/nodes?labelSelector=a%3Db"),
+    ]
+    assert server.requests[0].at <= server.requests[1].at

@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
+import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from aiohttp import web
 
@@ -29,15 +31,29 @@ _MERGE_TYPES = {
     "application/json",
 }
 _DEFAULT_WATCH_SECONDS = 1800
+_REQUEST_LOG_SIZE = 10_000
+
+
+class LoggedRequest(NamedTuple):
+    """A request as it arrived: ``time.monotonic()``, method, and path with query."""
+
+    at: float
+    method: str
+    path: str
 
 
 class ApiServer:
-    """Routes core/v1 REST requests to the store."""
+    """Routes core/v1 REST requests to the store.
+
+    :attr:`requests` logs the latest requests as they arrive (oldest dropped
+    first), so tests and benchmarks can count the calls a client makes.
+    """
 
     def __init__(self, store: Store, faults: Faults, pod_logs: PodLogs) -> None:
         self.store = store
         self.faults = faults
         self.pod_logs = pod_logs
+        self.requests: deque[LoggedRequest] = deque(maxlen=_REQUEST_LOG_SIZE)
 
     def app(self) -> web.Application:
         """Build the aiohttp application."""
@@ -57,6 +73,7 @@ class ApiServer:
     async def _middleware(
         self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
     ) -> web.StreamResponse:
+        self.requests.append(LoggedRequest(time.monotonic(), request.method, request.path_qs))
         try:
             if rule := self.faults.match(request.method, request.path_qs):
                 await asyncio.sleep(rule.delay)
