@@ -88,7 +88,7 @@ def metadata(selection: Selection) -> tuple[dict[str, str], dict[str, str]]:
     return labels, annotations
 
 
-def _replace_by_name(items: list[Any] | None, new: Sequence[Any]) -> list[Any]:
+def replace_by_name(items: list[Any] | None, new: Sequence[Any]) -> list[Any]:
     names = {item.name for item in new}
     return [item for item in items or [] if item.name not in names] + list(new)
 
@@ -107,15 +107,15 @@ def apply_selection(pod: V1Pod, selection: Selection, policy: GpuPodPolicy) -> V
     )
 
     env = [V1EnvVar(name=k, value=v) for k, v in environment(selection, image).items()]
-    container.env = _replace_by_name(container.env, env)
+    container.env = replace_by_name(container.env, env)
 
     shm = V1Volume(
         name=SHM_VOLUME,
         empty_dir=V1EmptyDirVolumeSource(medium="Memory", size_limit=selection.size.shm),
     )
-    pod.spec.volumes = _replace_by_name(pod.spec.volumes, [shm])
+    pod.spec.volumes = replace_by_name(pod.spec.volumes, [shm])
     mounts = [m for m in container.volume_mounts or [] if m.mount_path != "/dev/shm"]
-    container.volume_mounts = _replace_by_name(
+    container.volume_mounts = replace_by_name(
         mounts, [V1VolumeMount(name=SHM_VOLUME, mount_path="/dev/shm")]
     )
 
@@ -131,6 +131,7 @@ def apply_selection(pod: V1Pod, selection: Selection, policy: GpuPodPolicy) -> V
     pod.metadata.labels = {**(pod.metadata.labels or {}), **labels}
     pod.metadata.annotations = {**(pod.metadata.annotations or {}), **annotations}
     return pod
+
 
 def require_node_terms(pod: V1Pod, terms: Sequence[Term]) -> V1Pod:
     """Make ``pod`` require a node meeting any of ``terms`` as well as what it required.

@@ -15,14 +15,16 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, ClassVar
 
+import jupyterhub
 from jupyterhub.spawner import SpawnException
 from kubernetes_asyncio.client import V1Pod
 from kubespawner import KubeSpawner
 from tornado import web
-from traitlets import Dict, Float, List, Unicode, default
+from traitlets import Bool, Dict, Enum, Float, Integer, List, Unicode, default
 
 from . import metrics
 from .admission import GpuPreflight
+from .bootstrap import BootstrapPolicy, Strategy, apply_bootstrap
 from .catalog import Catalog, CatalogError, Release, Size
 from .form import render_form
 from .i18n import negotiate, translate
@@ -30,6 +32,7 @@ from .podspec import GpuPodPolicy, apply_selection, require_node_terms
 from .profiles import build_profile_list
 from .reload import CatalogSource
 from .selection import Selection, SelectionError, options_from_form, resolve
+from .storage import StoragePolicy, apply_storage
 from .watchdog import container_failure, unschedulable_message
 
 
@@ -121,6 +124,124 @@ class TWCCSpawner(GpuPreflight, KubeSpawner):
         """,
     )
 
+    # --- how the server starts in the image (see docs/bootstrap.md) ----------
+
+    server_strategy = Enum(
+        [str(s) for s in Strategy],
+        default_value=str(Strategy.SERVER_ENV),
+        config=True,
+        help="""
+        How the Jupyter server gets into an NGC image, which has no JupyterHub and
+        too old a Python for it:
+
+        - ``server-env``: an init container copies a self-contained server
+          environment (``server_env_image``) into the pod, the server runs from it,
+          and its ``python3`` kernel is the image's own Python (``image_python``).
+        - ``derived-image``: the image has ``jupyterhub-singleuser`` of the hub's
+          major version on its PATH (images built ``FROM`` NGC's with it added).
+
+        ``server_strategy_overrides`` sets it per release.
+        """,
+    )
+
+    server_strategy_overrides = Dict(
+        key_trait=Unicode(),
+        value_trait=Enum([str(s) for s in Strategy]),
+        config=True,
+        help="""
+        ``server_strategy`` per release, e.g. ``{"22.02": "derived-image"}`` for a
+        release whose catalog ``image`` is a derived image.
+        """,
+    )
+
+    server_env_image = Unicode(
+        f"twcc-spawner/server-env:{jupyterhub.__version__}",
+        config=True,
+        help="""
+        The server-environment image (built by ``images/server-env/build.sh`` for
+        the hub's JupyterHub version; push it to a registry the nodes can reach).
+        Its init container copies ``/opt/twcc-server-env`` into the pod. Pulled
+        with ``image_pull_policy`` and ``image_pull_secrets``.
+        """,
+    )
+
+    image_python = Unicode(
+        "/opt/conda/bin/python",
+        config=True,
+        help="""
+        The Python of the NGC images: it runs the notebook kernel (``import torch``
+        gives the image's PyTorch) and the in-container CUDA check.
+        """,
+    )
+
+    container_preflight = Bool(
+        True,
+        config=True,
+        help="""
+        Before the server starts, check inside the container that it sees the
+        allocated GPUs, that the node's driver suits the image, that ``/dev/shm``
+        is as large as the size promises and that CUDA works on every GPU. A failed
+        check ends the spawn with its reason on the spawn page.
+        """,
+    )
+
+    cuda_check_timeout = Integer(
+        120,
+        config=True,
+        help="""
+        Seconds the in-container CUDA check may take (a tiny tensor operation on
+        each GPU). Old images on new GPUs JIT-compile kernels at first use, which
+        can take a minute or more.
+        """,
+    )
+
+    # --- storage -----------------------------------------------------------
+
+    home_mount_path = Unicode(
+        "/home/{username}",
+        config=True,
+        help="""
+        Where the user's persistent volume claim (KubeSpawner's ``pvc_name_template``,
+        created when ``storage_pvc_ensure``) is mounted; also ``HOME`` and the
+        Jupyter root (unless ``notebook_dir`` is set). ``{username}`` is expanded.
+        Empty: no persistent home, and ``HOME`` is left to the image.
+        """,
+    )
+
+    work_volume = Dict(
+        {},
+        config=True,
+        help="""
+        A shared work volume, as the source part of a Kubernetes volume in
+        camelCase, e.g. ``{"persistentVolumeClaim": {"claimName": "twcc-work"}}``
+        or ``{"nfs": {"server": "hfs.example.org", "path": "/work"}}``. Mounted at
+        ``work_mount_path`` (TWCC's ``/work/<user>``). Empty: none.
+        """,
+    )
+
+    work_mount_path = Unicode(
+        "/work/{username}",
+        config=True,
+        help="Where ``work_volume`` is mounted; ``{username}`` is expanded.",
+    )
+
+    work_sub_path = Unicode(
+        "{username}",
+        config=True,
+        help="""
+        The directory of ``work_volume`` that is mounted (each user sees their own);
+        ``{username}`` is expanded. Empty: the whole volume.
+        """,
+    )
+
+    @default("storage_pvc_ensure")
+    def _storage_pvc_ensure_default(self) -> bool:
+        return True
+
+    @default("storage_capacity")
+    def _storage_capacity_default(self) -> str:
+        return "100Gi"
+
     _catalog_sources: ClassVar[dict[Path, CatalogSource]] = {}
 
     selection: Selection | None = None
@@ -152,6 +273,32 @@ class TWCCSpawner(GpuPreflight, KubeSpawner):
     def user_groups(self) -> frozenset[str]:
         """Names of the JupyterHub groups the user belongs to."""
         return frozenset(group.name for group in self.user.groups)
+
+    def bootstrap_policy(self, selection: Selection) -> BootstrapPolicy:
+        """How the server starts for ``selection``, from the traits."""
+        strategy = self.server_strategy_overrides.get(
+            selection.release.release, self.server_strategy
+        )
+        return BootstrapPolicy(
+            strategy=Strategy(strategy),
+            server_env_image=self.server_env_image,
+            hub_version=jupyterhub.__version__,
+            image_python=self.image_python,
+            preflight=self.container_preflight,
+            cuda_check_timeout=self.cuda_check_timeout,
+            server_args=tuple(self.get_args()),
+        )
+
+    def storage_policy(self) -> StoragePolicy:
+        """This user's home and work volumes, from the traits."""
+        expand = self._expand_user_properties
+        return StoragePolicy(
+            home_path=expand(self.home_mount_path) if self.home_mount_path else "",
+            home_claim=self.pvc_name,
+            work_path=expand(self.work_mount_path) if self.work_mount_path else "",
+            work_sub_path=expand(self.work_sub_path) if self.work_sub_path else "",
+            work_volume=dict(self.work_volume),
+        )
 
     def pod_policy(self) -> GpuPodPolicy:
         """The operator's GPU pod settings, from the traits."""
@@ -250,6 +397,8 @@ class TWCCSpawner(GpuPreflight, KubeSpawner):
         if self.selection is None:
             self.selection = self.resolve_selection(self.user_options)
         pod = apply_selection(pod, self.selection, self.pod_policy())
+        pod = apply_storage(pod, self.storage_policy())
+        pod = apply_bootstrap(pod, self.selection, self.bootstrap_policy(self.selection))
         return require_node_terms(pod, self.preflight_terms)
 
     def start(self) -> asyncio.Future[Any]:

@@ -187,3 +187,56 @@ async def test_a_container_that_cannot_start_has_a_complete_status(
     )
     assert status.state.terminated.exit_code == 128
     assert "nonexistent" in status.state.terminated.message
+
+
+async def test_init_containers_run_in_order_before_the_main_container(
+    emu: Emulator, api: CoreV1Api
+) -> None:
+    def step(name: str, script: str) -> dict:
+        return {
+            "name": name,
+            "image": "busybox",
+            "command": ["sh", "-c", script, name, "/shared/steps"],
+            "volumeMounts": [{"name": "shared", "mountPath": "/shared"}],
+        }
+
+    command = ["sh", "-c", 'cat "$0" > "$1"', "/shared/steps", "/dev/x"]
+    manifest = pod_manifest("init", command, gpus=1)
+    container = manifest["spec"]["containers"][0]
+    container["volumeMounts"] = [{"name": "shared", "mountPath": "/shared"}]
+    container["terminationMessagePath"] = "/dev/x"
+    manifest["spec"]["volumes"] = [{"name": "shared", "emptyDir": {}}]
+    manifest["spec"]["initContainers"] = [
+        step("first", 'echo "$0" > "$1"'),
+        step("second", 'echo "$0" >> "$1"; echo second ran'),
+    ]
+    await api.create_namespaced_pod("default", manifest)
+    await emu.store.wait_for(lambda: _phase(emu, "init") == "Succeeded")
+    pod = await api.read_namespaced_pod("init", "default")  # the client's model validates
+    assert [s.state.terminated.exit_code for s in pod.status.init_container_statuses] == [0, 0]
+    assert pod.status.container_statuses[0].state.terminated.message == "first\nsecond\n"
+    logs = emu.kubelet.pod_logs(_pod(emu, "init"), {"container": "second"})
+    assert logs == "second ran\n"
+
+
+async def test_a_failed_init_container_fails_the_pod_with_its_message(
+    emu: Emulator, api: CoreV1Api
+) -> None:
+    manifest = pod_manifest("broken", ["sh", "-c", "echo main ran"], gpus=1)
+    manifest["spec"]["initContainers"] = [
+        {
+            "name": "copy",
+            "image": "busybox",
+            "command": ["sh", "-c", 'echo "no such image" > "$0"; exit 4', "/dev/termination-log"],
+        }
+    ]
+    await api.create_namespaced_pod("default", manifest)
+    await emu.store.wait_for(lambda: _phase(emu, "broken") == "Failed")
+    pod = await api.read_namespaced_pod("broken", "default")
+    (init,) = pod.status.init_container_statuses
+    assert (init.state.terminated.exit_code, init.state.terminated.message) == (
+        4,
+        "no such image\n",
+    )
+    assert not (pod.status.container_statuses or [])
+    assert "main ran" not in (emu.kubelet.pod_logs(_pod(emu, "broken"), {}) or "")

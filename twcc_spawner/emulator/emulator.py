@@ -17,6 +17,7 @@ from aiohttp import web
 
 from .cluster import load_cluster, node_objects
 from .faults import Faults
+from .images import SimulatedImages
 from .kubelet import Kubelet
 from .scheduler import Scheduler
 from .server import ApiServer
@@ -36,7 +37,8 @@ class Emulator:
 
     ``cluster`` is a cluster description (mapping), a YAML file, or None for the shipped
     TWCC V100 cluster. ``workdir`` holds pod files and PVC data; a temporary directory
-    is created (and removed on stop) when it is None.
+    is created (and removed on stop) when it is None. ``images`` maps image references
+    to local roots (:mod:`.images`); None gives the TWCC stand-ins (:mod:`.twcc_images`).
     """
 
     def __init__(
@@ -46,6 +48,7 @@ class Emulator:
         port: int = 0,
         workdir: str | Path | None = None,
         history_size: int = 1000,
+        images: SimulatedImages | None = None,
     ) -> None:
         self.cluster = load_cluster(cluster)
         self.host = host
@@ -53,6 +56,7 @@ class Emulator:
         self._own_workdir = workdir is None
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix="twcc-emulator-"))
         self.history_size = history_size
+        self.images = images
         self.faults = Faults()
         self.store: Store
         self.kubelet: Kubelet
@@ -81,7 +85,7 @@ class Emulator:
             )
         for node in node_objects(self.cluster):
             self.store.create("nodes", node)
-        self.kubelet = Kubelet(self.store, self.workdir)
+        self.kubelet = Kubelet(self.store, self.workdir, self.images)
         self._tasks = [
             asyncio.create_task(Scheduler(self.store).run()),
             asyncio.create_task(self.kubelet.run()),

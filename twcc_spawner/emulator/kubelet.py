@@ -4,9 +4,17 @@ Deviations from a real kubelet: images are never pulled; only the first containe
 (others are reported running and ready without a process); a container without a
 ``command`` runs its ``args``, as if its image's entrypoint ran its arguments (as NGC's
 ``nvidia_entrypoint.sh`` does; KubeSpawner puts its ``cmd`` in ``args``); init containers
-are skipped;
-``restartPolicy`` is treated as ``Never``; probes other than an httpGet readinessProbe are
-ignored, and that one is polled quickly rather than every ``periodSeconds``.
+run one after the other before it, each to completion (their output is the log of
+``?container=<name>``); ``restartPolicy`` is treated as ``Never``; probes other than an
+httpGet readinessProbe are ignored, and that one is polled quickly rather than every
+``periodSeconds``.
+
+Images map to local roots (:mod:`.images`; by default the TWCC stand-ins of
+:mod:`.twcc_images`): container paths under a root, a volume mount or the
+termination-message path are rewritten to local ones. Every container also gets
+``KUBE_EMULATOR_SHM_KIB``, the size in KiB of the memory volume mounted at
+``/dev/shm`` (65536, a container runtime's default, without one): the local
+directory standing in for it is not a tmpfs of that size.
 """
 
 from __future__ import annotations
@@ -23,12 +31,15 @@ from pathlib import Path
 
 import aiohttp
 
+from ..quantity import parse_quantity
 from . import nvidia_smi
 from .environment import container_env, expand
 from .events import record_event
+from .images import SimulatedImages, path_table, rewrite_paths
 from .podnet import PodIPs
 from .scheduling import TERMINATED, gpu_count, set_condition
 from .store import Change, Key, Obj, Store, key_of, now
+from .twcc_images import twcc_images
 from .volumes import mount_volumes
 
 log = logging.getLogger(__name__)
@@ -36,6 +47,17 @@ log = logging.getLogger(__name__)
 COMPONENT = "kubelet"
 _PROBE_INTERVAL = 0.1
 _MESSAGE_LIMIT = 4096
+_DEFAULT_SHM_KIB = 64 * 1024
+_TERMINATION_MESSAGE_PATH = "/dev/termination-log"
+
+
+@dataclass(frozen=True)
+class _Launch:
+    """How to run one container locally."""
+
+    argv: list[str]
+    env: dict[str, str]
+    cwd: str
 
 
 @dataclass
@@ -56,9 +78,10 @@ class _Runtime:
 class Kubelet:
     """Starts, watches and stops the processes of pods bound to any node."""
 
-    def __init__(self, store: Store, workdir: Path) -> None:
+    def __init__(self, store: Store, workdir: Path, images: SimulatedImages | None = None) -> None:
         self.store = store
         self.workdir = workdir
+        self.images = images if images is not None else twcc_images()
         self.ips = PodIPs()
         self._runtimes: dict[Key, _Runtime] = {}
         self._dirty = asyncio.Event()
@@ -68,8 +91,13 @@ class Kubelet:
         return self.workdir / "pods" / pod["metadata"]["uid"]
 
     def pod_logs(self, pod: Obj, query: Mapping[str, str]) -> str | None:
-        """A pod's combined stdout/stderr, optionally only the last ``tailLines``."""
-        path = self.pod_root(pod) / "log"
+        """A pod's combined stdout/stderr, optionally only the last ``tailLines``.
+
+        ``container`` names an init container for its output instead.
+        """
+        init = {c["name"] for c in pod["spec"].get("initContainers", [])}
+        name = query.get("container")
+        path = self.pod_root(pod) / (f"log-{name}" if name in init else "log")
         if not path.exists():
             return None
         text = path.read_text(errors="replace")
@@ -146,23 +174,11 @@ class Kubelet:
         root.mkdir(parents=True, exist_ok=True)
         bin_dir = root / "bin"
         nvidia_smi.install(bin_dir, nvidia_smi.gpu_info(pod, node, gpu_count(pod)))
-        mounts, memory = mount_volumes(pod, container, self.store, root, self.workdir / "pvcs")
+        if not await self._run_init_containers(runtime, pod):
+            return
         termination_log = root / "termination-log"
-        termination_log.write_text("")
-        own_env = container_env(pod, container, self.store, runtime.ip)
-        env = {**os.environ, **{k: v.replace("0.0.0.0", runtime.ip) for k, v in own_env.items()}}
-        env.update(
-            PATH=f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
-            HOSTNAME=pod["metadata"]["name"],
-            KUBE_EMULATOR_MOUNTS=json.dumps(mounts),
-            KUBE_EMULATOR_MEMORY_VOLUMES=json.dumps(memory),
-            KUBE_EMULATOR_TERMINATION_LOG=str(termination_log),
-            KUBE_EMULATOR_POD_IP=runtime.ip,
-        )
-        argv = [
-            expand(arg, own_env).replace("0.0.0.0", runtime.ip)
-            for arg in container.get("command", []) + container.get("args", [])
-        ]
+        launch = self._prepare(runtime, pod, container, termination_log)
+        argv = launch.argv
         image = container.get("image", "")
         log.info("SIMULATED: image %s is not pulled; running the container command locally", image)
         record_event(
@@ -173,23 +189,13 @@ class Kubelet:
             f"SIMULATED: image {image} is not pulled; running the container command locally",
             COMPONENT,
         )
-        working_dir = mounts.get(container.get("workingDir", ""), str(root))
         if not argv:
             self._record_start_error(
                 runtime, "SIMULATED: no command or args given; image entrypoint unknown"
             )
             return
         try:
-            with (root / "log").open("ab") as log_file:
-                runtime.process = await asyncio.create_subprocess_exec(
-                    *argv,
-                    stdin=asyncio.subprocess.DEVNULL,
-                    stdout=log_file,
-                    stderr=asyncio.subprocess.STDOUT,
-                    env=env,
-                    cwd=working_dir,
-                    start_new_session=True,
-                )
+            runtime.process = await self._exec(launch, root / "log")
         except OSError as exc:
             self._record_start_error(runtime, str(exc))
             return
@@ -207,6 +213,128 @@ class Kubelet:
         )
         if probe:
             runtime.probe = asyncio.create_task(self._probe_readiness(runtime, container, probe))
+
+    def _prepare(
+        self, runtime: _Runtime, pod: Obj, container: Obj, termination_log: Path
+    ) -> _Launch:
+        """Mount the container's volumes; its argv, env and working directory, made local."""
+        root = runtime.root
+        mounts, memory = mount_volumes(pod, container, self.store, root, self.workdir / "pvcs")
+        termination_log.write_text("")
+        image_root = self.images.root(container.get("image", ""), self.workdir / "images")
+        message_path = container.get("terminationMessagePath", _TERMINATION_MESSAGE_PATH)
+        table = path_table(mounts, image_root, {message_path: str(termination_log)})
+
+        def local(value: str) -> str:
+            return rewrite_paths(value.replace("0.0.0.0", runtime.ip), table)
+
+        own_env = container_env(pod, container, self.store, runtime.ip)
+        shm = memory.get("/dev/shm")
+        shm_kib = int(parse_quantity(shm) / 1024) if shm else _DEFAULT_SHM_KIB
+        env = {**os.environ, **{k: local(v) for k, v in own_env.items()}}
+        env.update(
+            PATH=f"{root / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}",
+            HOSTNAME=pod["metadata"]["name"],
+            KUBE_EMULATOR_MOUNTS=json.dumps(mounts),
+            KUBE_EMULATOR_MEMORY_VOLUMES=json.dumps(memory),
+            KUBE_EMULATOR_SHM_KIB=str(shm_kib),
+            KUBE_EMULATOR_TERMINATION_LOG=str(termination_log),
+            KUBE_EMULATOR_POD_IP=runtime.ip,
+        )
+        argv = [
+            local(expand(arg, own_env))
+            for arg in container.get("command", []) + container.get("args", [])
+        ]
+        cwd = rewrite_paths(container.get("workingDir", ""), table)
+        return _Launch(argv, env, cwd if cwd.startswith(str(root)) else str(root))
+
+    @staticmethod
+    async def _exec(launch: _Launch, log_path: Path) -> asyncio.subprocess.Process:
+        with log_path.open("ab") as log_file:
+            return await asyncio.create_subprocess_exec(
+                *launch.argv,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=log_file,
+                stderr=asyncio.subprocess.STDOUT,
+                env=launch.env,
+                cwd=launch.cwd,
+                start_new_session=True,
+            )
+
+    async def _run_init_containers(self, runtime: _Runtime, pod: Obj) -> bool:
+        """Run the init containers in order; False if one failed or the pod is going away."""
+        for index, container in enumerate(pod["spec"].get("initContainers", [])):
+            started = now()
+            self._write_status(
+                runtime, self._init_status(index, {"running": {"startedAt": started}})
+            )
+            termination_log = runtime.root / f"termination-log-{container['name']}"
+            launch = self._prepare(runtime, pod, container, termination_log)
+            try:
+                log_path = runtime.root / f"log-{container['name']}"
+                runtime.process = await self._exec(launch, log_path)
+            except OSError as exc:
+                code, message = 128, str(exc)
+            else:
+                exited = asyncio.create_task(runtime.process.wait())
+                deleting = asyncio.create_task(runtime.deleting.wait())
+                await asyncio.wait({exited, deleting}, return_when=asyncio.FIRST_COMPLETED)
+                deleting.cancel()
+                if not exited.done():
+                    await self._stop(runtime, exited)
+                    runtime.process = None
+                    return False
+                runtime.process = None
+                code = exited.result()
+                message = termination_log.read_text(errors="replace")[:_MESSAGE_LIMIT]
+            state = {
+                "exitCode": code,
+                "reason": "Completed" if code == 0 else "Error",
+                "startedAt": started,
+                "finishedAt": now(),
+            }
+            if message:
+                state["message"] = message
+            self._write_status(runtime, self._init_status(index, {"terminated": state}))
+            if code != 0:
+                log.info(
+                    "kubelet: init container %s of %s/%s failed", container["name"], *runtime.key
+                )
+                return False
+        return True
+
+    def _init_status(self, index: int, state: Obj) -> Callable[[Obj], None]:
+        """A status change setting init container ``index`` to ``state``; failing fails the pod."""
+        return lambda pod: self._set_init_state(pod, index, state)
+
+    def _set_init_state(self, pod: Obj, index: int, state: Obj) -> None:
+        status = pod["status"]
+        statuses = status.get("initContainerStatuses") or [
+            {
+                "name": c["name"],
+                "image": c.get("image", ""),
+                "imageID": f"simulated://{c.get('image', '')}",
+                "restartCount": 0,
+                "ready": False,
+                "started": False,
+                "state": {"waiting": {"reason": "PodInitializing"}},
+            }
+            for c in pod["spec"]["initContainers"]
+        ]
+        terminated = state.get("terminated")
+        statuses[index].update(
+            state=state,
+            started="running" in state,
+            ready=bool(terminated) and terminated["exitCode"] == 0,
+        )
+        status["initContainerStatuses"] = statuses
+        status.update(podIP=self._runtimes[key_of(pod)].ip, hostIP="127.0.0.1")
+        set_condition(
+            pod, {"type": "Initialized", "status": "False", "reason": "ContainersNotInitialized"}
+        )
+        if terminated and terminated["exitCode"] != 0:
+            status["phase"] = "Failed"
+            self._set_ready(pod, False, "PodFailed")
 
     def _write_status(self, runtime: _Runtime, mutate: Callable[[Obj], None]) -> None:
         pod = self.store.find("pods", *runtime.key)

@@ -1,8 +1,13 @@
-"""Loopback pod IPs: every pod gets its own 127.x.y.z address (x > 0)."""
+"""Loopback pod IPs: every pod gets its own 127.x.y.z address (x > 0).
+
+Each allocator starts at a random address, so that emulators running at the same
+time on one machine (parallel test runs) rarely hand out the same pod IP and port.
+"""
 
 from __future__ import annotations
 
 import ipaddress
+import random
 
 _FIRST = int(ipaddress.IPv4Address("127.1.0.1"))
 _LAST = int(ipaddress.IPv4Address("127.255.255.254"))
@@ -13,7 +18,7 @@ class PodIPs:
 
     def __init__(self) -> None:
         self._used: set[int] = set()
-        self._next = _FIRST
+        self._next = random.randint(_FIRST, _LAST)
 
     def allocate(self) -> str:
         """A free address, avoiding .0 and .255 in the last octet."""

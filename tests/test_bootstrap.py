@@ -1,0 +1,155 @@
+"""The bootstrap in the pod: init container, volumes, command, env and storage (no I/O)."""
+
+from __future__ import annotations
+
+import subprocess
+from typing import Any
+
+import jupyterhub
+import kubernetes_validate
+import pytest
+from kubernetes_asyncio.client import ApiClient
+from kubernetes_validate.utils import latest_version
+
+from twcc_spawner.bootstrap import start_script
+from twcc_spawner.bootstrap.container import kubelet_escape
+from twcc_spawner.emulator.environment import expand
+
+K8S_VERSION = latest_version()
+
+
+async def pod_for(make_spawner, release: str, **config: Any) -> dict[str, Any]:
+    spawner = make_spawner(user_options={"release": release, "gpus": 2}, **config)
+    await spawner.load_user_options()
+    pod = ApiClient().sanitize_for_serialization(await spawner.get_pod_manifest())
+    kubernetes_validate.validate(pod, K8S_VERSION, strict=True)
+    return pod
+
+
+def env_of(container: dict[str, Any]) -> dict[str, str]:
+    return {e["name"]: e.get("value") for e in container["env"]}
+
+
+@pytest.mark.parametrize(
+    "release, driver_minimum, datacenter",
+    [("18.08", "384", ""), ("22.02", "510", "418.40 440.33 450.51 460.27 470.57")],
+    ids=["oldest", "newest"],
+)
+async def test_server_env_bootstrap(make_spawner, release, driver_minimum, datacenter) -> None:
+    pod = await pod_for(make_spawner, release, server_env_image="harbor.example.org/twcc/se:6")
+    (init,) = pod["spec"]["initContainers"]
+    assert init["name"] == "twcc-server-env"
+    assert init["image"] == "harbor.example.org/twcc/se:6"
+    assert init["command"] == ["cp", "-a", "/opt/twcc-server-env/.", "/opt/twcc/server-env"]
+    assert init["volumeMounts"] == [{"name": "twcc-bootstrap", "mountPath": "/opt/twcc"}]
+    assert init["resources"]["limits"] == init["resources"]["requests"]  # keeps Guaranteed QoS
+    assert {"name": "twcc-bootstrap", "emptyDir": {}} in pod["spec"]["volumes"]
+
+    notebook = pod["spec"]["containers"][0]
+    assert notebook["command"][:2] == ["/bin/sh", "-c"]
+    assert notebook["command"][3] == "twcc-start"
+    assert notebook["terminationMessagePolicy"] == "FallbackToLogsOnError"
+    assert {"name": "twcc-bootstrap", "mountPath": "/opt/twcc"} in notebook["volumeMounts"]
+    env = env_of(notebook)
+    assert env["TWCC_SERVER_STRATEGY"] == "server-env"
+    assert env["TWCC_BOOTSTRAP_DIR"] == "/opt/twcc"
+    assert env["TWCC_IMAGE_PYTHON"] == "/opt/conda/bin/python"
+    assert env["TWCC_HUB_VERSION"] == jupyterhub.__version__
+    assert (env["TWCC_DRIVER_MINIMUM"], env["TWCC_DRIVER_DATACENTER"]) == (
+        driver_minimum,
+        datacenter,
+    )
+    assert (env["TWCC_GPUS"], env["TWCC_SHM_SIZE"], env["TWCC_PREFLIGHT"]) == ("2", "32G", "1")
+    assert env["TWCC_TERMINATION_LOG"] == notebook["terminationMessagePath"]
+
+
+async def test_the_script_reaches_the_shell_unchanged_after_kubelet_expansion(
+    make_spawner,
+) -> None:
+    pod = await pod_for(make_spawner, "21.11")
+    notebook = pod["spec"]["containers"][0]
+    env = env_of(notebook)
+    assert expand(notebook["command"][2], env) == start_script()
+    tricky = "echo $$ $(TWCC_GPUS) $$(TWCC_GPUS) $(date +%s) ${HOME} $"
+    assert expand(kubelet_escape(tricky), env) == tricky
+
+
+async def test_derived_image_per_release_has_no_init_container(make_spawner) -> None:
+    config = {"server_strategy_overrides": {"22.02": "derived-image"}, "args": ["--debug"]}
+    derived = await pod_for(make_spawner, "22.02", **config)
+    assert "initContainers" not in derived["spec"]
+    notebook = derived["spec"]["containers"][0]
+    assert notebook["args"] == ["--debug"]
+    assert env_of(notebook)["TWCC_SERVER_STRATEGY"] == "derived-image"
+    assert "TWCC_BOOTSTRAP_DIR" not in env_of(notebook)
+    other = await pod_for(make_spawner, "21.11", **config)
+    assert other["spec"]["initContainers"][0]["name"] == "twcc-server-env"
+
+
+async def test_home_and_work_volumes(make_spawner) -> None:
+    pod = await pod_for(
+        make_spawner,
+        "21.11",
+        work_volume={"persistentVolumeClaim": {"claimName": "twcc-work"}},
+    )
+    notebook = pod["spec"]["containers"][0]
+    volumes = {v["name"]: v for v in pod["spec"]["volumes"]}
+    assert volumes["twcc-home"]["persistentVolumeClaim"] == {"claimName": "claim-alice"}
+    assert volumes["twcc-work"]["persistentVolumeClaim"] == {"claimName": "twcc-work"}
+    assert {"name": "twcc-home", "mountPath": "/home/alice"} in notebook["volumeMounts"]
+    assert {"name": "twcc-work", "mountPath": "/work/alice", "subPath": "alice"} in notebook[
+        "volumeMounts"
+    ]
+    assert not any(m["mountPath"] == "/workspace" for m in notebook["volumeMounts"])
+    env = env_of(notebook)
+    assert env["HOME"] == env["JUPYTERHUB_ROOT_DIR"] == "/home/alice"
+
+
+async def test_storage_defaults_and_opting_out(make_spawner) -> None:
+    spawner = make_spawner()
+    assert (spawner.storage_pvc_ensure, spawner.storage_capacity) == (True, "100Gi")
+    pod = await pod_for(make_spawner, "21.11", home_mount_path="", notebook_dir="/workspace")
+    notebook = pod["spec"]["containers"][0]
+    assert "twcc-home" not in {v["name"] for v in pod["spec"]["volumes"]}
+    assert "HOME" not in env_of(notebook)
+    assert env_of(notebook)["JUPYTERHUB_ROOT_DIR"] == "/workspace"
+
+
+def run_script(function: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """Call one shell function of the start script (its definitions, not its main part)."""
+    definitions = start_script().split('\nsay "starting', 1)[0]
+    return subprocess.run(
+        ["sh", "-c", f'{definitions}\n{function} "$@"', "twcc-start", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize(
+    "driver, supported",
+    [
+        ("510.47.03", True),
+        ("525.60.13", True),
+        ("470.57.02", True),
+        ("470.42.01", False),
+        ("465.19.01", False),
+        ("418.40.04", True),
+        ("418.39", False),
+    ],
+)
+def test_driver_rule(driver: str, supported: bool) -> None:
+    result = run_script("driver_supported", driver, "510", "418.40 440.33 450.51 460.27 470.57")
+    assert (result.returncode == 0) is supported
+
+
+@pytest.mark.parametrize(
+    "quantity, kib",
+    [("16G", "15625000"), ("30Gi", "31457280"), ("64Mi", "65536"), ("1024", "1")],
+)
+def test_quantity_in_kib(quantity: str, kib: str) -> None:
+    assert run_script("kib", quantity).stdout.strip() == kib
+
+
+def test_not_a_quantity() -> None:
+    assert run_script("kib", "lots").returncode != 0
