@@ -11,7 +11,7 @@ import pytest
 from kubernetes_asyncio.client import ApiClient
 from kubernetes_validate.utils import latest_version
 
-from twcc_spawner.bootstrap import start_script
+from twcc_spawner.bootstrap import BootstrapPolicy, apply_bootstrap, start_script
 from twcc_spawner.bootstrap.container import kubelet_escape
 from twcc_spawner.emulator.environment import expand
 
@@ -153,3 +153,16 @@ def test_quantity_in_kib(quantity: str, kib: str) -> None:
 
 def test_not_a_quantity() -> None:
     assert run_script("kib", "lots").returncode != 0
+
+
+async def test_the_pod_is_ready_only_when_the_server_answers_and_never_restarts(
+    make_spawner,
+) -> None:
+    spawner = make_spawner(user_options={"release": "21.11", "gpus": 2})
+    await spawner.load_user_options()
+    policy = BootstrapPolicy(ready_path="/user/alice/api", port=8888)
+    pod = apply_bootstrap(await spawner.get_pod_manifest(), spawner.selection, policy)
+    manifest = ApiClient().sanitize_for_serialization(pod)
+    probe = manifest["spec"]["containers"][0]["readinessProbe"]
+    assert probe["httpGet"] == {"path": "/user/alice/api", "port": 8888}
+    assert manifest["spec"]["restartPolicy"] == "Never"

@@ -21,6 +21,7 @@ from types import FrameType
 from .demo_config import ANNOUNCEMENT, HubSettings
 from .emulator import BANNER, Emulator
 from .emulator.cluster import DEFAULT_CLUSTER
+from .emulator.twcc_images import catalog_images
 from .local_hub import LocalHub, ProcessExited
 
 MIN_PASSWORD = 8
@@ -115,7 +116,8 @@ def run(args: argparse.Namespace) -> int:
         signal.signal(sig, _stop_on_signal)
     hub = LocalHub(settings)
     try:
-        with Emulator.in_thread(cluster=args.cluster) as emulator:
+        images = catalog_images(args.profiles_dir)
+        with Emulator.in_thread(cluster=args.cluster, images=images) as emulator:
             try:
                 emulator.write_kubeconfig(settings.kubeconfig)
                 hub.start()

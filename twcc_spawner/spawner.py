@@ -17,6 +17,7 @@ from typing import Any, ClassVar
 
 import jupyterhub
 from jupyterhub.spawner import SpawnException
+from jupyterhub.utils import url_path_join
 from kubernetes_asyncio.client import V1Pod
 from kubespawner import KubeSpawner
 from tornado import web
@@ -25,11 +26,11 @@ from traitlets import Bool, Dict, Enum, Float, Integer, List, Unicode, default
 from . import metrics
 from .admission import GpuPreflight
 from .bootstrap import BootstrapPolicy, Strategy, apply_bootstrap
-from .catalog import Catalog, CatalogError, Release, Size
+from .catalog import Catalog, CatalogError
 from .form import render_form
 from .i18n import negotiate, translate
 from .podspec import GpuPodPolicy, apply_selection, require_node_terms
-from .profiles import build_profile_list
+from .profiles import Availability, always_available, build_profile_list
 from .reload import CatalogSource
 from .selection import Selection, SelectionError, options_from_form, resolve
 from .storage import StoragePolicy, apply_storage
@@ -287,6 +288,8 @@ class TWCCSpawner(GpuPreflight, KubeSpawner):
             preflight=self.container_preflight,
             cuda_check_timeout=self.cuda_check_timeout,
             server_args=tuple(self.get_args()),
+            ready_path=url_path_join(self.server.base_url, "api") if self.server else "",
+            port=self.port,
         )
 
     def storage_policy(self) -> StoragePolicy:
@@ -341,11 +344,9 @@ class TWCCSpawner(GpuPreflight, KubeSpawner):
         except (CatalogError, SelectionError):
             return None
 
-    def availability(self, release: Release, size: Size) -> str | None:
-        """Why ``size`` of ``release`` cannot start now (an i18n key), or ``None``."""
-        return None
-
-    def _catalog_profile_list(self, spawner: TWCCSpawner) -> list[dict[str, Any]]:
+    def _catalog_profile_list(
+        self, spawner: TWCCSpawner, availability: Availability = always_available
+    ) -> list[dict[str, Any]]:
         try:
             catalog = spawner.catalog_source.get()
         except CatalogError as e:
@@ -355,15 +356,16 @@ class TWCCSpawner(GpuPreflight, KubeSpawner):
         except SelectionError:
             preselect = None
         return build_profile_list(
-            catalog, spawner.user_groups, preselect, spawner.locale, spawner.availability
+            catalog, spawner.user_groups, preselect, spawner.locale, availability
         )
 
     @default("options_form")
     def _options_form_default(self) -> Any:
         return self._render_catalog_form
 
-    def _render_catalog_form(self, spawner: TWCCSpawner) -> str:
-        return render_form(self._catalog_profile_list(spawner), spawner.locale)
+    async def _render_catalog_form(self, spawner: TWCCSpawner) -> str:
+        profile_list = self._catalog_profile_list(spawner, await spawner.form_availability())
+        return render_form(profile_list, spawner.locale, spawner.cluster_is_simulated())
 
     @default("options_from_form")
     def _options_from_form_default(self) -> Any:

@@ -25,6 +25,7 @@ from twcc_spawner.emulator import Emulator
 from twcc_spawner.emulator.emulator import ThreadedEmulator
 from twcc_spawner.emulator.scheduling import bound_usage
 from twcc_spawner.emulator.store import Change, Obj
+from twcc_spawner.emulator.twcc_images import catalog_images
 from twcc_spawner.local_hub import LocalHub
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -143,7 +144,8 @@ def emulator(cluster: Any, tmp_path: Path) -> Iterator[ThreadedEmulator]:
     The pods' logs are printed at teardown, so a failing test shows them.
     """
     workdir = tmp_path / "emulator"
-    with Emulator.in_thread(cluster=cluster, workdir=workdir) as threaded:
+    images = catalog_images(ROOT / "profiles")
+    with Emulator.in_thread(cluster=cluster, workdir=workdir, images=images) as threaded:
         yield threaded
     for log in sorted(workdir.glob("pods/*/log*")):
         tail = log.read_text(errors="replace").splitlines()[-40:]

@@ -143,3 +143,32 @@ def test_restarted_hub_takes_the_running_server_back(
     assert api.status("alice").status_code == 200
     assert k8s.pod("jupyter-alice")["metadata"]["uid"] == uid
     assert k8s.created == ["jupyter-alice"]
+
+
+MISSING_GPU_CLUSTER: dict[str, Any] = {
+    "defaults": {
+        "cpu": "36",
+        "memory": "768Gi",
+        "gpu": {"product": "Tesla-V100-SXM2-32GB", "count": 8, "memory": 32768},
+        "taints": [{"key": GPU, "value": "present", "effect": "NoSchedule"}],
+        "annotations": {"twcc.ai/simulate-missing-gpus": "1"},
+    },
+    "nodes": [{"name": "gn1001"}],
+}
+
+
+@pytest.mark.parametrize("cluster", [MISSING_GPU_CLUSTER], indirect=True)
+def test_a_failed_container_check_ends_the_spawn_with_its_reason(api: HubApi, k8s: Cluster) -> None:
+    response = api.start("alice", release="21.11", gpus=2)
+    assert response.status_code in (201, 202, 500), response.text
+
+    def failed() -> str | None:
+        progress = api.request("GET", "/users/alice/server/progress", stream=True)
+        lines = [line for line in progress.iter_lines(decode_unicode=True) if line]
+        events = [json.loads(line[len("data:") :]) for line in lines if line.startswith("data:")]
+        return next((e["message"] for e in events if e.get("failed")), None)
+
+    message = eventually(failed, 60, "the spawn to fail")
+    assert "The container sees 1 GPU(s) but 2 were allocated" in message, message
+    eventually(lambda: not k8s.pods(), 30, "the pod to be deleted")
+    assert api.servers("alice") == {}

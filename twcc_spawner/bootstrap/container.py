@@ -24,7 +24,9 @@ from kubernetes_asyncio.client import (
     V1Container,
     V1EmptyDirVolumeSource,
     V1EnvVar,
+    V1HTTPGetAction,
     V1Pod,
+    V1Probe,
     V1ResourceRequirements,
     V1Volume,
     V1VolumeMount,
@@ -61,6 +63,9 @@ class BootstrapPolicy:
     preflight: bool = True
     cuda_check_timeout: int = 120
     server_args: Sequence[str] = ()
+    ready_path: str = ""
+    """The server's API URL path (``/user/alice/api``); the pod is Ready once it answers."""
+    port: int = 8888
     init_resources: tuple[tuple[str, str], ...] = (("cpu", "1"), ("memory", "512Mi"))
 
 
@@ -123,6 +128,16 @@ def apply_bootstrap(pod: V1Pod, selection: Selection, policy: BootstrapPolicy) -
     container.args = list(policy.server_args) or None
     container.termination_message_path = TERMINATION_LOG
     container.termination_message_policy = "FallbackToLogsOnError"
+    # Ready only once the server answers, so the spawn waits through the start
+    # script's checks and a failed check ends it with its reason; never restart
+    # the container, or the reason would hide behind CrashLoopBackOff.
+    if policy.ready_path:
+        container.readiness_probe = V1Probe(
+            http_get=V1HTTPGetAction(path=policy.ready_path, port=policy.port),
+            period_seconds=2,
+            failure_threshold=3,
+        )
+    pod.spec.restart_policy = "Never"
     env = [V1EnvVar(name=k, value=v) for k, v in environment(selection, policy).items()]
     container.env = replace_by_name(container.env, env)
     if policy.strategy is Strategy.SERVER_ENV:

@@ -142,6 +142,14 @@ def _server_env_root(root: Path) -> None:
     build_server_env(root / IMAGE_ENV_DIR.lstrip("/"))
 
 
+def catalog_images(profiles_dir: Path) -> SimulatedImages:
+    """:func:`twcc_images` whose stub torch reports each release's PyTorch from the catalog."""
+    from ..catalog import load_catalog
+
+    catalog = load_catalog(profiles_dir)
+    return twcc_images({r.release: r.pytorch for r in catalog.releases})
+
+
 def twcc_images(
     pytorch_versions: Mapping[str, str] | None = None, roots: Mapping[str, Path] | None = None
 ) -> SimulatedImages:
