@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from typing import Any, ClassVar
 
 from traitlets import Bool, Dict, Float, Integer
@@ -21,7 +22,17 @@ from .clusterstate import Placement, Reservation, usage_of
 from .gfd import Term, term_from_k8s
 from .informer import ClusterWatch
 from .podspec import resources
-from .preflight import Cluster, Request, Verdict, pod_terms, run_checks
+from .preflight import (
+    Cluster,
+    Request,
+    Verdict,
+    check_architecture,
+    check_capacity,
+    check_driver,
+    check_quota,
+    pod_terms,
+    run_checks,
+)
 from .profiles import Availability, always_available
 from .selection import Selection
 
@@ -214,9 +225,32 @@ class GpuPreflight(Configurable):
         watch = self.cluster_watch()
         await watch.wait_synced(self.preflight_sync_timeout)
         cluster = Cluster(watch.state, watch.nodes_known, watch.pods_scope)
+        self_: Any = self
+        policy, base = self_.pod_policy(), None
+        # A cell's checks depend on its size (quota), its release (driver, architecture)
+        # or the release's placement and the size (capacity): each is run once.
+        by_size: dict[str, Verdict] = {}
+        by_release: dict[str, list[Verdict]] = {}
+        by_placement: dict[tuple[Placement, str], Verdict] = {}
 
         def availability(release: Release, size: Size) -> str | None:
-            verdict = run_checks(cluster, self.preflight_request(Selection(release, size)))[-1]
+            nonlocal base
+            selection = Selection(release, size)
+            base = base or self.preflight_request(selection)
+            wanted = usage_of(resources(selection, policy), self_.gpu_resource_name)
+            request = replace(base, selection=selection, wanted=wanted)
+            if size.name not in by_size:
+                by_size[size.name] = run_checks(cluster, request, (check_quota,))[-1]
+            if release.release not in by_release:
+                checks = (check_driver, check_architecture)
+                by_release[release.release] = run_checks(cluster, request, checks)
+            placement = base.placement.narrowed(pod_terms(by_release[release.release]))
+            if (placement, size.name) not in by_placement:
+                narrowed = replace(request, placement=placement)
+                by_placement[placement, size.name] = check_capacity(cluster, narrowed)
+            verdicts = [by_size[size.name], *by_release[release.release]]
+            verdicts.append(by_placement[placement, size.name])
+            verdict = next((v for v in verdicts if not v.ok), verdicts[-1])
             return None if verdict.ok else FORM_REASONS.get(verdict.check, "unknown")
 
         return availability

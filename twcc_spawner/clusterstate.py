@@ -366,7 +366,12 @@ class ClusterState:
                 largest = gpus
                 break
         for gpus in sorted(g for g in self._by_free_gpus if g >= wanted.gpus):
-            for node in self._by_free_gpus[gpus] & eligible:
+            bucket = self._by_free_gpus[gpus]
+            # Walk the smaller set and stop at the first fit: no O(nodes) intersection.
+            few, many = (bucket, eligible) if len(bucket) <= len(eligible) else (eligible, bucket)
+            for node in few:
+                if node not in many:
+                    continue
                 if self.free(node).covers(wanted):
                     return node, largest, False
                 short = True
