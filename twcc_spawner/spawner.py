@@ -25,6 +25,7 @@ from traitlets import Bool, Dict, Enum, Float, Integer, List, Unicode, default
 
 from . import metrics
 from .admission import GpuPreflight
+from .apiretry import ApiRetry
 from .bootstrap import BootstrapPolicy, Strategy, apply_bootstrap
 from .catalog import Catalog, CatalogError
 from .form import render_form
@@ -48,7 +49,7 @@ def spawn_refusal(message: str, *, reason: str, status_code: int = 400) -> Spawn
     return error
 
 
-class TWCCSpawner(GpuPreflight, KubeSpawner):
+class TWCCSpawner(GpuPreflight, ApiRetry, KubeSpawner):
     """Start JupyterLab in an NGC PyTorch container with the GPUs a researcher picked."""
 
     profiles_dir = Unicode(

@@ -12,7 +12,10 @@ class FaultRule:
 
     ``status`` answers with that error code instead of serving the request; ``delay``
     stalls it first; ``drop_watch`` ends a watch right after its headers. ``times``
-    limits how often the rule fires (None: forever).
+    limits how often the rule fires (None: forever). ``retry_after`` adds that
+    ``Retry-After`` header to the error (e.g. with 429); ``reset`` closes the
+    connection without an answer; ``gone`` makes a watch send a 410 ``Expired``
+    ERROR event, as an API server does when the watch's resourceVersion is too old.
     """
 
     path: str = ""
@@ -21,6 +24,9 @@ class FaultRule:
     delay: float = 0.0
     drop_watch: bool = False
     times: int | None = None
+    retry_after: int | None = None
+    reset: bool = False
+    gone: bool = False
     hits: int = field(default=0, init=False)
 
     def matches(self, method: str, path: str) -> bool:

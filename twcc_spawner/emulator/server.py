@@ -13,7 +13,7 @@ from typing import Any, NamedTuple
 
 from aiohttp import web
 
-from .errors import ApiError
+from .errors import ApiError, gone
 from .faults import Faults
 from .patch import json_patch, merge_patch
 from .resources import RESOURCES, Resource, prepare_new
@@ -77,9 +77,15 @@ class ApiServer:
         try:
             if rule := self.faults.match(request.method, request.path_qs):
                 await asyncio.sleep(rule.delay)
+                if rule.reset and request.transport is not None:
+                    request.transport.abort()
+                    raise ConnectionResetError("injected fault: connection reset")
                 if rule.status is not None:
-                    raise ApiError(rule.status, f"injected fault: {rule.path}")
+                    headers = {"Retry-After": str(rule.retry_after)} if rule.retry_after else None
+                    error = ApiError(rule.status, f"injected fault: {rule.path}")
+                    return web.json_response(error.status(), status=error.code, headers=headers)
                 request["drop_watch"] = rule.drop_watch
+                request["watch_gone"] = rule.gone
             return await handler(request)
         except ApiError as error:
             return web.json_response(error.status(), status=error.code)
@@ -339,6 +345,8 @@ class ApiServer:
             await response.prepare(request)
             if request.get("drop_watch"):
                 return response
+            if request.get("watch_gone"):
+                backlog = [{"type": "ERROR", "object": gone(rv_param).status()}]
             for event in backlog:
                 await _send(response, event)
             if backlog and backlog[-1]["type"] == "ERROR":

@@ -1,0 +1,200 @@
+"""Soak: many spawn/stop cycles on the emulator; nothing may leak.
+
+    python -m bench.soak --cycles 1000 --users 4
+
+Starts the emulator, configurable-http-proxy and JupyterHub (as ``make demo``
+does), then runs ``--cycles`` spawn/stop cycles, ``--users`` at a time. Every
+``--sample`` cycles it records the hub's resident memory, open file
+descriptors and child processes, and the emulator's pods. At the end it checks
+that no pod, pod process or file descriptor is left over and that the hub's
+memory did not grow by more than ``--max-growth-mb`` after warm-up; it prints the
+figures as JSON and exits 1 if anything leaked. ``tests/e2e/test_reliability_soak.py``
+runs a short form of it in CI.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import secrets
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psutil
+import requests
+
+from twcc_spawner.demo import free_port
+from twcc_spawner.demo_config import HubSettings
+from twcc_spawner.emulator import Emulator
+from twcc_spawner.local_hub import LocalHub
+
+ROOT = Path(__file__).resolve().parents[1]
+OPTIONS = [
+    {"release": "22.02", "gpus": 1},
+    {"release": "21.11", "gpus": 2},
+    {"release": "20.11", "gpus": 1},
+    {"release": "19.02", "gpus": 4},
+]
+
+
+@dataclass
+class Sample:
+    cycle: int
+    rss_mb: float
+    fds: int
+    hub_children: int
+    pods: int
+
+
+@dataclass
+class Soak:
+    cycles: int
+    users: int
+    samples: list[Sample] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+
+
+def wait(predicate: Any, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise TimeoutError(what)
+        time.sleep(0.05)
+
+
+def cycle(session: requests.Session, url: str, user: str, options: dict[str, Any]) -> str | None:
+    """Start a server, wait until it is ready, stop it; an error message or None."""
+    api = f"{url}/hub/api/users/{user}"
+    response = session.post(f"{api}/server", json={"user_options": options}, timeout=60)
+    if response.status_code not in (201, 202):
+        return f"{user} start: {response.status_code} {response.text[:200]}"
+
+    def ready() -> bool:
+        model = session.get(api, timeout=30).json()["servers"].get("")
+        if model is None:
+            raise RuntimeError(f"{user}: spawn failed")
+        return bool(model["ready"])
+
+    try:
+        wait(ready, 90, f"{user} ready")
+    except (RuntimeError, TimeoutError) as e:
+        return str(e)
+    session.delete(f"{api}/server", timeout=60)
+    wait(lambda: session.get(api, timeout=30).json()["servers"] == {}, 60, f"{user} stopped")
+    return None
+
+
+def sample(hub: psutil.Process, emulator: Any, number: int) -> Sample:
+    async def count() -> int:
+        return len(list(emulator.emulator.store.items("pods")))
+
+    return Sample(
+        number,
+        hub.memory_info().rss / 2**20,
+        hub.num_fds(),
+        len(hub.children(recursive=True)),
+        emulator.call(count()),
+    )
+
+
+def run(cycles: int, users: int, every: int, workdir: Path) -> Soak:
+    soak = Soak(cycles, users)
+    with Emulator.in_thread(workdir=workdir / "emulator") as emulator:
+        settings = HubSettings(
+            state_dir=workdir / "hub",
+            profiles_dir=ROOT / "profiles",
+            password=secrets.token_urlsafe(12),
+            proxy_auth_token=secrets.token_hex(32),
+            port=free_port(),
+            hub_port=free_port(),
+            proxy_api_port=free_port(),
+            admin_token=secrets.token_hex(32),
+            cleanup_servers=True,
+        )
+        emulator.write_kubeconfig(settings.kubeconfig)
+        hub = LocalHub(settings, log_dir=settings.state_dir)
+        hub.start()
+        try:
+            assert hub.hub is not None and hub.hub.process is not None
+            process = psutil.Process(hub.hub.process.pid)
+            session = requests.Session()
+            session.headers["Authorization"] = f"token {settings.admin_token}"
+            names = [f"soak{i}" for i in range(users)]
+            for name in names:
+                session.post(f"{settings.url}/hub/api/users/{name}", timeout=30)
+            soak.samples.append(sample(process, emulator, 0))
+            done = 0
+            with ThreadPoolExecutor(users) as pool:
+                while done < cycles:
+                    batch = min(users, cycles - done)
+                    results = pool.map(
+                        lambda i, start=done: cycle(
+                            session, settings.url, names[i], OPTIONS[(start + i) % 4]
+                        ),
+                        range(batch),
+                    )
+                    soak.failures += [r for r in results if r]
+                    done += batch
+                    if done % every < batch or done == cycles:
+                        soak.samples.append(sample(process, emulator, done))
+            pod_processes = [
+                p
+                for p in psutil.Process().children(recursive=True)
+                if "singleuser" in " ".join(p.cmdline())
+            ]
+            if pod_processes:
+                soak.failures.append(f"{len(pod_processes)} pod processes left")
+        finally:
+            hub.stop()
+    return soak
+
+
+def verdict(soak: Soak, max_growth_mb: float) -> dict[str, Any]:
+    first, warm, last = (
+        soak.samples[0],
+        soak.samples[min(1, len(soak.samples) - 1)],
+        soak.samples[-1],
+    )
+    report = {
+        "cycles": soak.cycles,
+        "users": soak.users,
+        "failures": soak.failures[:10],
+        "failed_cycles": len(soak.failures),
+        "pods_left": last.pods,
+        "hub_fds": [first.fds, warm.fds, last.fds],
+        "hub_children": [first.hub_children, last.hub_children],
+        "hub_rss_mb": [round(first.rss_mb, 1), round(warm.rss_mb, 1), round(last.rss_mb, 1)],
+        "hub_rss_growth_after_warmup_mb": round(last.rss_mb - warm.rss_mb, 1),
+        "samples": [s.__dict__ for s in soak.samples],
+    }
+    report["ok"] = (
+        not soak.failures
+        and last.pods == 0
+        and last.fds <= warm.fds + 5
+        and last.hub_children <= first.hub_children
+        and last.rss_mb - warm.rss_mb <= max_growth_mb
+    )
+    return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cycles", type=int, default=1000)
+    parser.add_argument("--users", type=int, default=4)
+    parser.add_argument("--sample", type=int, default=20, help="cycles between samples")
+    parser.add_argument("--max-growth-mb", type=float, default=30.0)
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="twcc-soak-") as tmp:
+        soak = run(args.cycles, args.users, args.sample, Path(tmp))
+    report = verdict(soak, args.max_growth_mb)
+    print(json.dumps(report, indent=2))
+    return 0 if report["ok"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
