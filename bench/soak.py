@@ -8,8 +8,7 @@ does), then runs ``--cycles`` spawn/stop cycles, ``--users`` at a time. Every
 descriptors and child processes, and the emulator's pods. At the end it checks
 that no pod, pod process or file descriptor is left over and that the hub's
 memory did not grow by more than ``--max-growth-mb`` after warm-up; it prints the
-figures as JSON and exits 1 if anything leaked. ``tests/e2e/test_reliability_soak.py``
-runs a short form of it in CI.
+figures as JSON and exits 1 if anything leaked. CI does not run it.
 """
 
 from __future__ import annotations
