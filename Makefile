@@ -7,7 +7,7 @@ CHP := node_modules/.bin/configurable-http-proxy
 CHROMIUM := /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test lint docs bench clean
+.PHONY: demo test lint docs bench clean screenshots install
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,10 @@ lint: $(VENV)/.installed
 
 test: install $(CHROMIUM) lint docs
 	PATH="$(CURDIR)/node_modules/.bin:$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+screenshots: install $(CHROMIUM)
+	TWCC_SCREENSHOTS=$(CURDIR)/docs/images PATH="$(CURDIR)/node_modules/.bin:$(CURDIR)/$(BIN):$$PATH" \
+		$(BIN)/python -m pytest -m browser -q
 
 docs: $(VENV)/.installed
 	$(BIN)/sphinx-build -W --keep-going -b html docs docs/_build/html

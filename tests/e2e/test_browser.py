@@ -94,10 +94,11 @@ def test_pick_pytorch_21_11_with_2_gpus_and_run_a_cell(
 
     page.wait_for_url("**/user/alice/lab**", timeout=150_000)
     page.locator(".jp-LauncherCard[data-category='Notebook']").first.click()
+    kernel = page.locator(".jp-StatusBar-TextItem", has_text="PyTorch 21.11 / 2 GPUs")
+    expect(kernel).to_contain_text("Idle", timeout=60_000)
     cell = page.locator(".jp-Notebook .jp-Cell .cm-content").first
-    cell.click()
-    page.keyboard.type("import torch; print(torch.__version__, torch.cuda.device_count())")
-    page.keyboard.press("Shift+Enter")
+    cell.fill("import torch; print(torch.__version__, torch.cuda.device_count())")
+    cell.press("Shift+Enter")
     expect(page.locator(".jp-OutputArea-output").first).to_have_text(
         "1.11.0a0+b6df043 2", timeout=60_000
     )
