@@ -14,7 +14,7 @@ $(BIN)/python:
 	$(BIN)/pip install --quiet --upgrade pip
 
 $(VENV)/.installed: $(BIN)/python setup.cfg pyproject.toml
-	$(BIN)/pip install --quiet -e '.[test,docs]'
+	$(BIN)/pip install --quiet -e '.[test,docs,bench]'
 	touch $@
 
 $(CHP): package.json
@@ -31,8 +31,8 @@ demo: install
 	PATH="$(CURDIR)/node_modules/.bin:$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m twcc_spawner.demo
 
 lint: $(VENV)/.installed
-	$(BIN)/ruff check twcc_spawner tests docs jupyterhub_config.py
-	$(BIN)/ruff format --check twcc_spawner tests docs jupyterhub_config.py
+	$(BIN)/ruff check twcc_spawner tests docs bench jupyterhub_config.py
+	$(BIN)/ruff format --check twcc_spawner tests docs bench jupyterhub_config.py
 
 test: install $(CHROMIUM) lint docs
 	PATH="$(CURDIR)/node_modules/.bin:$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest $(PYTEST_ARGS)
@@ -40,6 +40,10 @@ test: install $(CHROMIUM) lint docs
 screenshots: install $(CHROMIUM)
 	TWCC_SCREENSHOTS=$(CURDIR)/docs/images PATH="$(CURDIR)/node_modules/.bin:$(CURDIR)/$(BIN):$$PATH" \
 		$(BIN)/python -m pytest -m browser -q
+
+# TWCCSpawner against plain KubeSpawner; writes docs/benchmarks.md (BENCH_ARGS=--quick: smoke).
+bench: $(VENV)/.installed
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 docs: $(VENV)/.installed
 	$(BIN)/sphinx-build -W --keep-going -b html docs docs/_build/html

@@ -1,0 +1,44 @@
+"""``python -m bench [--quick]``: TWCCSpawner against plain KubeSpawner, on the emulator.
+
+Writes the results (JSON) and docs/benchmarks.md with its plot.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+# KubeSpawner needs a loadable kubeconfig (the API host is set per spawner), and
+# kubernetes_asyncio reads KUBECONFIG when first imported: before the bench modules.
+KUBECONFIG = """apiVersion: v1
+kind: Config
+clusters: [{name: bench, cluster: {server: "http://127.0.0.1:9"}}]
+users: [{name: bench, user: {token: bench}}]
+contexts: [{name: bench, context: {cluster: bench, user: bench}}]
+current-context: bench
+"""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="a small smoke run")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results.json")
+    parser.add_argument("--page", type=Path, default=ROOT / "docs" / "benchmarks.md")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="twcc-bench-") as tmp:
+        kubeconfig = Path(tmp) / "kubeconfig"
+        kubeconfig.write_text(KUBECONFIG)
+        os.environ["KUBECONFIG"] = str(kubeconfig)
+        from .report import write
+        from .run import run
+
+        results = run(args.quick, Path(tmp))
+        write(results, args.out, args.page)
+    print(f"wrote {args.out} and {args.page}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,117 @@
+"""Every measurement, each scenario in its own event loop (KubeSpawner's API client is
+shared per loop, so a new API server needs a new loop)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from . import workload
+from .forms import form_render
+from .hub import VARIANTS, api_server, reset
+from .report import machine
+from .spawns import burst, spawn_overhead
+from .verdict import verdict_time
+
+
+@dataclass(frozen=True)
+class Config:
+    """Sizes and repetitions of one run."""
+
+    quick: bool
+    spawn_nodes: int = 1000
+    spawn_pods_per_node: int = 20
+    spawn_rounds: int = 30
+    forms: tuple[tuple[int, int], ...] = ((15, 4), (200, 8))
+    form_rounds: int = 20
+    verdict_nodes: tuple[int, ...] = (10, 100, 1000, 5000)
+    verdict_rounds: int = 200
+    burst_spawns: int = 200
+    burst_free_gpus: int = 100
+    memory_nodes: int = 5000
+    memory_pods_per_node: int = 50
+
+    @property
+    def spawn_cluster(self) -> str:
+        return f"{self.spawn_nodes} nodes, {self.spawn_nodes * self.spawn_pods_per_node} pods"
+
+    @property
+    def memory_cluster(self) -> str:
+        return f"{self.memory_nodes} nodes, {self.memory_nodes * self.memory_pods_per_node} pods"
+
+
+QUICK = Config(
+    quick=True,
+    spawn_nodes=50,
+    spawn_rounds=3,
+    form_rounds=3,
+    verdict_nodes=(10, 100),
+    verdict_rounds=20,
+    burst_spawns=20,
+    burst_free_gpus=20,
+    memory_nodes=50,
+    memory_pods_per_node=10,
+)
+
+
+async def _spawns_and_forms(config: Config, tmp: Path) -> dict[str, Any]:
+    profiles = workload.write_catalog(tmp / "15x4", 15, 4)
+    async with api_server(config.spawn_nodes, config.spawn_pods_per_node) as server:
+        spawn = await spawn_overhead(server, profiles, config.spawn_rounds)
+        forms = {}
+        for releases, sizes in config.forms:
+            catalog = workload.write_catalog(tmp / f"{releases}x{sizes}", releases, sizes)
+            forms[f"{releases}x{sizes}"] = await form_render(server, catalog, config.form_rounds)
+        await reset()
+    return {"spawn": spawn, "forms": forms}
+
+
+async def _burst(config: Config, variant: str, tmp: Path) -> dict[str, Any]:
+    profiles = workload.write_catalog(tmp / "burst", 15, 4)
+    async with api_server(
+        config.spawn_nodes, config.spawn_pods_per_node, config.burst_free_gpus
+    ) as server:
+        result = await burst(server, variant, profiles, config.burst_spawns, config.burst_free_gpus)
+        await reset()
+    return result
+
+
+async def _memory(config: Config) -> dict[str, Any]:
+    results = {}
+    async with api_server(config.memory_nodes, config.memory_pods_per_node) as server:
+        for variant in VARIANTS:
+            child = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "bench.memory",
+                variant,
+                server.url,
+                stdout=asyncio.subprocess.PIPE,
+                cwd=Path(__file__).resolve().parent.parent,
+            )
+            out, _ = await child.communicate()
+            results[variant] = json.loads(out)
+    return results
+
+
+def run(quick: bool, tmp: Path) -> dict[str, Any]:
+    """All measurements; ``tmp`` holds the synthetic catalogs."""
+    config = QUICK if quick else Config(quick=False)
+    results: dict[str, Any] = {"machine": machine()}
+    results |= asyncio.run(_spawns_and_forms(config, tmp))
+    profiles = workload.SHIPPED_PROFILES
+    results["verdict"] = asyncio.run(
+        verdict_time(list(config.verdict_nodes), 50, profiles, config.verdict_rounds)
+    )
+    results["burst"] = {v: asyncio.run(_burst(config, v, tmp)) for v in VARIANTS}
+    results["memory"] = asyncio.run(_memory(config))
+    results["config"] = {
+        **asdict(config),
+        "spawn_cluster": config.spawn_cluster,
+        "memory_cluster": config.memory_cluster,
+    }
+    return results
