@@ -33,6 +33,7 @@ from .i18n import negotiate, translate
 from .podspec import GpuPodPolicy, apply_selection, require_node_terms
 from .profiles import Availability, always_available, build_profile_list
 from .reload import CatalogSource
+from .security import CONTAINER_SECURITY_CONTEXT, POD_SECURITY_CONTEXT, pod_security_problems
 from .selection import Selection, SelectionError, options_from_form, resolve
 from .storage import StoragePolicy, apply_storage
 from .watchdog import container_failure, unschedulable_message
@@ -244,6 +245,27 @@ class TWCCSpawner(GpuPreflight, ApiRetry, KubeSpawner):
     def _storage_capacity_default(self) -> str:
         return "100Gi"
 
+    enforce_pod_security = Bool(
+        True,
+        config=True,
+        help="""
+        Refuse to create a user pod that breaks the pod security rules: no
+        privileged or privilege-escalating container, all capabilities dropped,
+        the runtime's default seccomp profile, no hostPath volume, no host
+        network/PID/IPC, no service-account token. TWCCSpawner's defaults of
+        ``container_security_context`` and ``pod_security_context`` follow the
+        rules; set this False only if an operator setting must break one.
+        """,
+    )
+
+    @default("container_security_context")
+    def _container_security_context_default(self) -> dict[str, Any]:
+        return dict(CONTAINER_SECURITY_CONTEXT)
+
+    @default("pod_security_context")
+    def _pod_security_context_default(self) -> dict[str, Any]:
+        return dict(POD_SECURITY_CONTEXT)
+
     _catalog_sources: ClassVar[dict[Path, CatalogSource]] = {}
 
     selection: Selection | None = None
@@ -402,7 +424,16 @@ class TWCCSpawner(GpuPreflight, ApiRetry, KubeSpawner):
         pod = apply_selection(pod, self.selection, self.pod_policy())
         pod = apply_storage(pod, self.storage_policy())
         pod = apply_bootstrap(pod, self.selection, self.bootstrap_policy(self.selection))
-        return require_node_terms(pod, self.preflight_terms)
+        pod = require_node_terms(pod, self.preflight_terms)
+        problems = pod_security_problems(self.api.api_client.sanitize_for_serialization(pod))
+        if self.enforce_pod_security and problems:
+            raise spawn_refusal(
+                "The hub's pod settings break the pod security rules "
+                f"({'; '.join(problems)}), so no server can start. Please tell the operators.",
+                reason="pod_security",
+                status_code=500,
+            )
+        return pod
 
     def start(self) -> asyncio.Future[Any]:
         """KubeSpawner's start, ended early by :meth:`_watch_start` if the pod cannot start."""
