@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import secrets
 import sys
 import tempfile
 import time
@@ -27,7 +26,6 @@ from typing import Any
 import psutil
 import requests
 
-from twcc_spawner.demo import free_port
 from twcc_spawner.demo_config import HubSettings
 from twcc_spawner.emulator import Emulator
 from twcc_spawner.local_hub import LocalHub
@@ -104,17 +102,7 @@ def sample(hub: psutil.Process, emulator: Any, number: int) -> Sample:
 def run(cycles: int, users: int, every: int, workdir: Path) -> Soak:
     soak = Soak(cycles, users)
     with Emulator.in_thread(workdir=workdir / "emulator") as emulator:
-        settings = HubSettings(
-            state_dir=workdir / "hub",
-            profiles_dir=ROOT / "profiles",
-            password=secrets.token_urlsafe(12),
-            proxy_auth_token=secrets.token_hex(32),
-            port=free_port(),
-            hub_port=free_port(),
-            proxy_api_port=free_port(),
-            admin_token=secrets.token_hex(32),
-            cleanup_servers=True,
-        )
+        settings = HubSettings.throwaway(workdir / "hub", ROOT / "profiles")
         emulator.write_kubeconfig(settings.kubeconfig)
         hub = LocalHub(settings, log_dir=settings.state_dir)
         hub.start()

@@ -18,20 +18,13 @@ import textwrap
 from pathlib import Path
 from types import FrameType
 
-from .demo_config import ANNOUNCEMENT, HubSettings
+from .demo_config import ANNOUNCEMENT, HubSettings, free_port
 from .emulator import BANNER, Emulator
 from .emulator.cluster import DEFAULT_CLUSTER
 from .emulator.twcc_images import catalog_images
 from .local_hub import LocalHub, ProcessExited
 
 MIN_PASSWORD = 8
-
-
-def free_port() -> int:
-    """A TCP port that is free on 127.0.0.1 right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def port_is_free(port: int) -> bool:

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
+import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +32,13 @@ SINGLEUSER_CMD = ("jupyterhub-singleuser",)
 
 #: The kubelet stand-in runs servers as whoever runs the hub, root in many containers.
 SINGLEUSER_ARGS = ("--ServerApp.allow_root=True",)
+
+
+def free_port() -> int:
+    """A TCP port that is free on 127.0.0.1 right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 @dataclass(frozen=True)
@@ -54,6 +63,21 @@ class HubSettings:
     """Stop the servers when the hub stops (False: they survive a hub restart)."""
     spawner: Mapping[str, Any] = field(default_factory=dict)
     """Extra ``TWCCSpawner`` settings, e.g. ``{"unschedulable_timeout": 1}``."""
+
+    @classmethod
+    def throwaway(cls, state_dir: Path, profiles_dir: Path, **options: Any) -> HubSettings:
+        """A hub for tests and benchmarks: free ports, fresh secrets and an admin token."""
+        return cls(
+            state_dir=state_dir,
+            profiles_dir=profiles_dir,
+            password=secrets.token_urlsafe(12),
+            proxy_auth_token=secrets.token_hex(32),
+            port=free_port(),
+            hub_port=free_port(),
+            proxy_api_port=free_port(),
+            admin_token=secrets.token_hex(32),
+            **options,
+        )
 
     @property
     def url(self) -> str:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import copy
 import os
-import secrets
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -19,7 +18,6 @@ from typing import Any, TypeVar
 import pytest
 import requests
 
-from twcc_spawner.demo import free_port
 from twcc_spawner.demo_config import HubSettings
 from twcc_spawner.emulator import Emulator
 from twcc_spawner.emulator.emulator import ThreadedEmulator
@@ -161,15 +159,9 @@ def k8s(emulator: ThreadedEmulator) -> Cluster:
 @pytest.fixture
 def hub_settings(emulator: ThreadedEmulator, tmp_path: Path) -> HubSettings:
     """The demo's hub settings on free ports, with an admin token and short timeouts."""
-    settings = HubSettings(
-        state_dir=tmp_path / "hub",
-        profiles_dir=ROOT / "profiles",
-        password=secrets.token_urlsafe(12),
-        proxy_auth_token=secrets.token_hex(32),
-        port=free_port(),
-        hub_port=free_port(),
-        proxy_api_port=free_port(),
-        admin_token=secrets.token_hex(32),
+    settings = HubSettings.throwaway(
+        tmp_path / "hub",
+        ROOT / "profiles",
         cleanup_servers=False,
         spawner={"unschedulable_timeout": 1.0, "watchdog_interval": 0.2},
     )

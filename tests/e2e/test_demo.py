@@ -13,8 +13,7 @@ import psutil
 import pytest
 import requests
 
-from twcc_spawner.demo import free_port
-from twcc_spawner.demo_config import ANNOUNCEMENT
+from twcc_spawner.demo_config import ANNOUNCEMENT, free_port
 
 from .conftest import ROOT, eventually
 

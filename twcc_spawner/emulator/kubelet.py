@@ -33,12 +33,13 @@ import aiohttp
 
 from ..quantity import parse_quantity
 from . import nvidia_smi
+from .controller import Controller
 from .environment import container_env, expand
 from .events import record_event
 from .images import SimulatedImages, path_table, rewrite_paths
 from .podnet import PodIPs
 from .scheduling import TERMINATED, gpu_count, set_condition
-from .store import Change, Key, Obj, Store, key_of, now
+from .store import Key, Obj, Store, key_of, now
 from .twcc_images import twcc_images
 from .volumes import mount_volumes
 
@@ -75,16 +76,17 @@ class _Runtime:
     probe: asyncio.Task[None] | None = None
 
 
-class Kubelet:
+class Kubelet(Controller):
     """Starts, watches and stops the processes of pods bound to any node."""
 
+    watched = frozenset({"pods"})
+
     def __init__(self, store: Store, workdir: Path, images: SimulatedImages | None = None) -> None:
-        self.store = store
+        super().__init__(store)
         self.workdir = workdir
         self.images = images if images is not None else twcc_images()
         self.ips = PodIPs()
         self._runtimes: dict[Key, _Runtime] = {}
-        self._dirty = asyncio.Event()
 
     def pod_root(self, pod: Obj) -> Path:
         """The local directory holding a pod's files (log, bin, volumes)."""
@@ -105,24 +107,7 @@ class Kubelet:
             text = "".join(text.splitlines(keepends=True)[-int(tail) :])
         return text
 
-    async def run(self) -> None:
-        """Reconcile pods with processes until cancelled, then kill every process."""
-        unsubscribe = self.store.subscribe(self._on_change)
-        self._dirty.set()
-        try:
-            while True:
-                await self._dirty.wait()
-                self._dirty.clear()
-                self._reconcile()
-        finally:
-            unsubscribe()
-            await self._shutdown()
-
-    def _on_change(self, change: Change) -> None:
-        if change.plural == "pods":
-            self._dirty.set()
-
-    def _reconcile(self) -> None:
+    def reconcile(self) -> None:
         live = {(key_of(p), p["metadata"]["uid"]) for p in self.store.items("pods")}
         for runtime in self._runtimes.values():
             if (runtime.key, runtime.uid) not in live:
@@ -164,7 +149,7 @@ class Kubelet:
             if runtime.ip:
                 self.ips.free(runtime.ip)
             del self._runtimes[runtime.key]
-            self._dirty.set()
+            self.wake()
 
     async def _start(self, runtime: _Runtime, pod: Obj) -> None:
         container = pod["spec"]["containers"][0]
@@ -470,7 +455,7 @@ class Kubelet:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(runtime.process.pid, sig)
 
-    async def _shutdown(self) -> None:
+    async def shutdown(self) -> None:
         runtimes = list(self._runtimes.values())
         for runtime in runtimes:
             self._kill_group(runtime, signal.SIGKILL)

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections import Counter
 
 from ..quantity import parse_quantity
+from .controller import Controller
 from .events import record_event
 from .scheduling import (
     bound_usage,
@@ -15,37 +15,19 @@ from .scheduling import (
     set_condition,
     unschedulable_message,
 )
-from .store import Change, Obj, Store
+from .store import Obj
 
 log = logging.getLogger(__name__)
 
 SCHEDULER_NAME = "default-scheduler"
 
 
-class Scheduler:
+class Scheduler(Controller):
     """Runs a scheduling pass whenever pods or nodes change."""
 
-    def __init__(self, store: Store) -> None:
-        self.store = store
-        self._dirty = asyncio.Event()
+    watched = frozenset({"pods", "nodes"})
 
-    async def run(self) -> None:
-        """Schedule until cancelled."""
-        unsubscribe = self.store.subscribe(self._on_change)
-        self._dirty.set()
-        try:
-            while True:
-                await self._dirty.wait()
-                self._dirty.clear()
-                self.schedule_pending()
-        finally:
-            unsubscribe()
-
-    def _on_change(self, change: Change) -> None:
-        if change.plural in ("pods", "nodes"):
-            self._dirty.set()
-
-    def schedule_pending(self) -> None:
+    def reconcile(self) -> None:
         """One pass over all pending, unbound pods, oldest first."""
         nodes = list(self.store.items("nodes"))
         pods = list(self.store.items("pods"))
