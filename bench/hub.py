@@ -18,7 +18,6 @@ from types import SimpleNamespace
 from typing import Any, NamedTuple
 
 import aiohttp
-from jupyterhub.spawner import SpawnException
 from kubespawner import KubeSpawner
 
 from twcc_spawner import TWCCSpawner
@@ -165,16 +164,11 @@ class Spawn:
         self.started = time.monotonic()
         self.future = self.spawner.start()
 
-    async def decided(self) -> SpawnException | None:
-        """Wait until the pod is created (None) or the spawn is refused (the refusal)."""
+    async def decided(self) -> BaseException | None:
+        """Wait until the pod is created (None) or the spawn ends without one (its error)."""
         assert self.created is not None and self.future is not None
         await asyncio.wait({self.created, self.future}, return_when=asyncio.FIRST_COMPLETED)
-        if self.created.done():
-            return None
-        error = self.future.exception()
-        if isinstance(error, SpawnException):
-            return error
-        raise RuntimeError(f"spawn failed: {error!r}") from error
+        return None if self.created.done() else self.future.exception()
 
     async def end(self, server: ApiServerProcess) -> None:
         """Cancel the spawn and delete what it created."""

@@ -9,6 +9,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from jupyterhub.spawner import SpawnException
+
 from twcc_spawner.admission import GpuPreflight
 
 from .hub import SIZE_GPUS, VARIANTS, ApiServerProcess, Spawn, make_spawner
@@ -23,9 +25,9 @@ async def _one(server: ApiServerProcess, variant: str, profiles: Path, user: str
     gc.collect()
     await server.requests(clear=True)
     spawn.start()
-    refusal = await spawn.decided()
-    if refusal is not None:
-        raise RuntimeError(f"{variant} refused the spawn: {refusal}")
+    error = await spawn.decided()
+    if error is not None:
+        raise RuntimeError(f"{variant}: the spawn created no pod: {error!r}") from error
     logged = await server.requests()
     await spawn.end(server)
     arrival = next(r.at for r in logged if r.method == "POST" and r.path.endswith("/pods"))
@@ -92,7 +94,9 @@ async def burst(
     if variant == "twcc" and watch is not None:
         for reservation in watch.state.reservations.values():
             promised[reservation.node] += reservation.usage.gpus
-    messages = Counter(str(o.jupyterhub_message) for o in outcomes if o is not None)
+    refusals = [o for o in outcomes if isinstance(o, SpawnException)]
+    messages = Counter(str(o.jupyterhub_message) for o in refusals)
+    errors = Counter(repr(o) for o in outcomes if o is not None and o not in refusals)
     admitted = sum(o is None for o in outcomes)
     for spawn in burst:
         await spawn.end(server)
@@ -100,8 +104,10 @@ async def burst(
         "spawns": spawns,
         "free_gpus": free_gpus,
         "admitted": admitted,
-        "refused": spawns - admitted,
+        "refused": len(refusals),
+        "failed": sum(errors.values()),
         "refusal_messages": dict(messages),
+        "errors": dict(errors),
         "gpus_admitted": SIZE_GPUS * admitted,
         "overcommit_gpus": max(0, SIZE_GPUS * admitted - free_gpus),
         "reserved_by_node_max": max(promised.values(), default=0),
