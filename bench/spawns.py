@@ -96,7 +96,12 @@ async def burst(
             promised[reservation.node] += reservation.usage.gpus
     refusals = [o for o in outcomes if isinstance(o, SpawnException)]
     messages = Counter(str(o.jupyterhub_message) for o in refusals)
-    errors = Counter(repr(o) for o in outcomes if o is not None and o not in refusals)
+    # "Could not create pod default/jupyter-x": grouped without the object's name
+    errors = Counter(
+        f"{type(o).__name__}: {str(o).rsplit(' ', 1)[0]}"
+        for o in outcomes
+        if o is not None and o not in refusals
+    )
     admitted = sum(o is None for o in outcomes)
     for spawn in burst:
         await spawn.end(server)
