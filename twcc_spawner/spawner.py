@@ -19,6 +19,7 @@ import jupyterhub
 from jupyterhub.spawner import SpawnException
 from jupyterhub.utils import url_path_join
 from kubernetes_asyncio.client import V1Pod
+from kubernetes_asyncio.client.rest import ApiException
 from kubespawner import KubeSpawner
 from tornado import web
 from traitlets import Bool, Dict, Enum, Float, Integer, List, Unicode, default
@@ -32,6 +33,7 @@ from .form import render_form
 from .i18n import negotiate, translate
 from .podspec import GpuPodPolicy, apply_selection, require_node_terms
 from .profiles import Availability, always_available, build_profile_list
+from .progress import container_running, merge, start_script_steps
 from .reload import CatalogSource
 from .security import CONTAINER_SECURITY_CONTEXT, POD_SECURITY_CONTEXT, pod_security_problems
 from .selection import Selection, SelectionError, options_from_form, resolve
@@ -484,14 +486,33 @@ class TWCCSpawner(GpuPreflight, ApiRetry, KubeSpawner):
                 )
 
     async def progress(self) -> AsyncIterator[dict[str, Any]]:
-        """Name the selection first, then KubeSpawner's events."""
+        """The selection, the preflight checks, then KubeSpawner's events and the checks
+        inside the container as they happen."""
         if self.selection is not None:
             image = self.selection.release.image_ref(self.image_registry)
             yield {"progress": 1, "message": f"Starting {self.selection.label} ({image})"}
         async for event in self.preflight_progress():
             yield event
-        async for event in super().progress():
+        async for event in merge(super().progress(), self._container_progress()):
             yield event
+
+    async def _container_progress(self) -> AsyncIterator[dict[str, Any]]:
+        """The start script's steps, read from the container's log while the spawn runs."""
+        shown = 0
+        while self._start_future is not None and not self._start_future.done():
+            await asyncio.sleep(1.0)
+            reflector = self.pod_reflector
+            pod = reflector.pods.get(f"{self.namespace}/{self.pod_name}") if reflector else None
+            if not container_running(pod):
+                continue
+            try:
+                log = await self.api.read_namespaced_pod_log(self.pod_name, self.namespace)
+            except (TimeoutError, ApiException, OSError):
+                continue
+            steps = start_script_steps(log)
+            for step in steps[shown:]:
+                yield {"progress": 80, "message": f"In the container: {step}"}
+            shown = len(steps)
 
 
 def _reflected_pods() -> list[dict[str, Any]]:

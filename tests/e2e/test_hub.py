@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -172,3 +173,28 @@ def test_a_failed_container_check_ends_the_spawn_with_its_reason(api: HubApi, k8
     assert "The container sees 1 GPU(s) but 2 were allocated" in message, message
     eventually(lambda: not k8s.pods(), 30, "the pod to be deleted")
     assert api.servers("alice") == {}
+
+
+def test_progress_shows_the_checks_inside_the_container(api: HubApi) -> None:
+    def pending() -> bool:
+        model = api.servers("alice").get("")
+        return bool(model and model["pending"] == "spawn")
+
+    with ThreadPoolExecutor(1) as pool:  # the POST waits up to slow_spawn_timeout
+        started = pool.submit(api.start, "alice", release="22.02", gpus=1)
+        eventually(pending, 30, "the spawn to be pending")
+        progress = api.request("GET", "/users/alice/server/progress", stream=True, timeout=90)
+        messages = []
+        for line in progress.iter_lines(decode_unicode=True):
+            if line and line.startswith("data:"):
+                event = json.loads(line[len("data:") :])
+                messages.append(event.get("message", ""))
+                if event.get("ready") or event.get("failed"):
+                    break
+        assert started.result().status_code in (201, 202)
+    steps = [m for m in messages if m.startswith("In the container: ")]
+    assert any("[1/4] GPUs: the container sees the 1 allocated GPU(s)" in m for m in steps), (
+        messages
+    )
+    assert any("[4/4] CUDA" in m for m in steps), messages
+    assert any(m.startswith("Capacity") for m in messages), messages
