@@ -31,7 +31,10 @@ def test_form_shows_releases_sizes_and_the_summary(catalog: Catalog) -> None:
     last = resolve(catalog, {"release": "21.11", "gpus": 2})
     form = render_form(build_profile_list(catalog, frozenset(), last, "en", no_eight_gpus), "en")
     assert '<label for="twcc-release" class="form-label fw-bold">PyTorch release</label>' in form
-    assert '<option value="21.11" selected>PyTorch 21.11 · PyTorch 1.11.0a0+b6df043' in form
+    assert (
+        '<option value="21.11" data-title="PyTorch 21.11" selected>'
+        "PyTorch 21.11 · PyTorch 1.11.0a0+b6df043" in form
+    )
     assert "checked" in radio(form, "c.xsuper")
     assert "disabled" in radio(form, "c.4xsuper")
     assert "disabled" not in radio(form, "c.2xsuper")

@@ -249,3 +249,21 @@ async def test_the_cache_recovers_after_a_watch_drop(hub) -> None:
     await eventually(lambda: not any(info.schedulable for info in state.nodes.values()))
     error = await refusal(make(release="22.02", gpus=1))
     assert error.reason == "capacity"
+
+
+async def test_the_form_marks_what_cannot_start_for_each_release_and_size(hub) -> None:
+    # Driver 495: 22.02 (510+) cannot run, 21.11 can; 4 GPUs per node: 8 never fit.
+    spawner = (await hub(cluster(nodes=2, gpus=4, driver="495.29.05")))()
+    availability = await spawner.form_availability()
+    catalog = spawner.catalog()
+    cell = {
+        (r.release, s.name): availability(r, s)
+        for r in catalog.releases_for(frozenset())
+        for s in catalog.sizes_for(frozenset())
+    }
+    assert cell["22.02", "c.super"] == "driver"
+    assert cell["21.11", "c.super"] is None
+    assert cell["21.11", "c.2xsuper"] is None
+    assert cell["21.11", "c.4xsuper"] == "none_free"
+    assert cell["18.08", "c.4xsuper"] == "none_free"
+    assert {cell[r, "c.super"] for r, _ in cell if r != "22.02"} == {None}

@@ -31,6 +31,7 @@ def test_profile_list_offers_every_visible_release_and_size(shipped_profiles: Pa
     assert choices["c.xsuper"] == {
         "display_name": "2 GPUs · 8 cores · 180G memory · 32G /dev/shm",
         "label": "PyTorch 21.11 / 2 GPUs",
+        "size_label": "2 GPUs",
         "default": False,
         "available": True,
         "status": "available",

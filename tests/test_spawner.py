@@ -31,12 +31,12 @@ def notebook(pod: dict[str, Any]) -> dict[str, Any]:
 
 def selected_release(form: str) -> list[str]:
     """Releases the form's release menu selects."""
-    return re.findall(r'<option value="([^"]+)" selected>', form)
+    return re.findall(r'<option value="([^"]+)" data-title="[^"]*" selected>', form)
 
 
 def checked_size(form: str) -> list[str]:
     """Sizes the form's GPU radio buttons check."""
-    return re.findall(r'value="([^"]+)"\s+data-label="[^"]*" checked', form)
+    return re.findall(r'value="([^"]+)"\s+data-size="[^"]*" checked', form)
 
 
 async def spawn_pod(spawner: TWCCSpawner) -> dict[str, Any]:

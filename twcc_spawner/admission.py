@@ -226,30 +226,34 @@ class GpuPreflight(Configurable):
         await watch.wait_synced(self.preflight_sync_timeout)
         cluster = Cluster(watch.state, watch.nodes_known, watch.pods_scope)
         self_: Any = self
-        policy, base = self_.pod_policy(), None
-        # A cell's checks depend on its size (quota), its release (driver, architecture)
-        # or the release's placement and the size (capacity): each is run once.
-        by_size: dict[str, Verdict] = {}
-        by_release: dict[str, list[Verdict]] = {}
-        by_placement: dict[tuple[Placement, str], Verdict] = {}
+        policy = self_.pod_policy()
+        # A cell's checks depend on its size (quota), on what its release needs of a
+        # node (driver, architecture) or on the placement that leaves and the size
+        # (capacity): each is run once per render, however many cells share it.
+        by_size: dict[str, tuple[Request, Verdict]] = {}
+        by_needs: dict[tuple[Any, ...], tuple[list[Verdict], Placement, int]] = {}
+        placement_ids: dict[Placement, int] = {}
+        by_placement: dict[tuple[int, str], Verdict] = {}
 
         def availability(release: Release, size: Size) -> str | None:
-            nonlocal base
-            selection = Selection(release, size)
-            base = base or self.preflight_request(selection)
-            wanted = usage_of(resources(selection, policy), self_.gpu_resource_name)
-            request = replace(base, selection=selection, wanted=wanted)
             if size.name not in by_size:
-                by_size[size.name] = run_checks(cluster, request, (check_quota,))[-1]
-            if release.release not in by_release:
-                checks = (check_driver, check_architecture)
-                by_release[release.release] = run_checks(cluster, request, checks)
-            placement = base.placement.narrowed(pod_terms(by_release[release.release]))
-            if (placement, size.name) not in by_placement:
+                selection = Selection(release, size)
+                wanted = usage_of(resources(selection, policy), self_.gpu_resource_name)
+                sized = replace(self.preflight_request(selection), wanted=wanted)
+                by_size[size.name] = sized, run_checks(cluster, sized, (check_quota,))[-1]
+            request, quota = by_size[size.name]
+            needs = (release.driver, release.architectures)
+            if needs not in by_needs:
+                per_release = replace(request, selection=Selection(release, size))
+                found = run_checks(cluster, per_release, (check_driver, check_architecture))
+                placement = request.placement.narrowed(pod_terms(found))
+                placement_id = placement_ids.setdefault(placement, len(placement_ids))
+                by_needs[needs] = found, placement, placement_id
+            found, placement, placement_id = by_needs[needs]
+            if (placement_id, size.name) not in by_placement:
                 narrowed = replace(request, placement=placement)
-                by_placement[placement, size.name] = check_capacity(cluster, narrowed)
-            verdicts = [by_size[size.name], *by_release[release.release]]
-            verdicts.append(by_placement[placement, size.name])
+                by_placement[placement_id, size.name] = check_capacity(cluster, narrowed)
+            verdicts = [quota, *found, by_placement[placement_id, size.name]]
             verdict = next((v for v in verdicts if not v.ok), verdicts[-1])
             return None if verdict.ok else FORM_REASONS.get(verdict.check, "unknown")
 

@@ -19,11 +19,11 @@ def _environment() -> jinja2.Environment:
     )
 
 
-def availability_matrix(profile_list: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """release → size → what the form shows for it (for the form's script)."""
+def availability_matrix(profile_list: list[dict[str, Any]]) -> dict[str, dict[str, str | None]]:
+    """release → size → why it cannot start (``None`` if it can), for the form's script."""
     return {
         profile["release"]: {
-            name: {k: choice[k] for k in ("available", "status", "label")}
+            name: None if choice["available"] else choice["status"]
             for name, choice in profile["profile_options"]["size"]["choices"].items()
         }
         for profile in profile_list

@@ -46,17 +46,26 @@ def size_summary(size: Size, locale: str = "en") -> str:
     )
 
 
-def _choice(
-    release: Release, size: Size, default: bool, locale: str, availability: Availability
-) -> dict[str, Any]:
-    reason = availability(release, size)
-    return {
-        "display_name": size_summary(size, locale),
-        "label": f"{release.title} / {size.label}",
-        "default": default,
-        "available": reason is None,
-        "status": translate(locale, f"avail.{reason or 'ok'}"),
-    }
+def _choices(
+    release: Release,
+    sizes: tuple[Size, ...],
+    default: Size | None,
+    locale: str,
+    availability: Availability,
+    summaries: dict[str, str],
+) -> dict[str, dict[str, Any]]:
+    choices = {}
+    for size in sizes:
+        reason = availability(release, size)
+        choices[size.name] = {
+            "display_name": summaries[size.name],
+            "label": f"{release.title} / {size.label}",
+            "size_label": size.label,
+            "default": size == default,
+            "available": reason is None,
+            "status": translate(locale, f"avail.{reason or 'ok'}"),
+        }
+    return choices
 
 
 def build_profile_list(
@@ -72,6 +81,7 @@ def build_profile_list(
     default; otherwise the catalog's default release and size are.
     """
     sizes = catalog.sizes_for(groups)
+    summaries = {size.name: size_summary(size, locale) for size in sizes}
     default_release = preselect.release if preselect else catalog.default_release(groups)
     default_size = preselect.size if preselect else catalog.default_size(groups)
     return [
@@ -84,12 +94,9 @@ def build_profile_list(
             "profile_options": {
                 "size": {
                     "display_name": translate(locale, "form.gpus"),
-                    "choices": {
-                        size.name: _choice(
-                            release, size, size == default_size, locale, availability
-                        )
-                        for size in sizes
-                    },
+                    "choices": _choices(
+                        release, sizes, default_size, locale, availability, summaries
+                    ),
                 }
             },
         }
