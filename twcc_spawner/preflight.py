@@ -156,27 +156,48 @@ def _pick_release(nodes: list[NodeInfo], request: Request) -> str:
     return f" Pick PyTorch {_and_list(working[:3])}."
 
 
+def _node_requirement(
+    check: str,
+    cluster: Cluster,
+    request: Request,
+    terms: list[Term],
+    unlabelled: str,
+    refusal: Callable[[list[NodeInfo]], str],
+    passed: str,
+) -> Verdict:
+    """Refuse (409) if no usable node meets ``terms``; else pass them on to the pod."""
+    if not terms:
+        return _skip(check, unlabelled, warn=True)
+    state = cluster.state
+    if state.eligible(request.placement) and not state.eligible(request.placement.narrowed(terms)):
+        nodes = _usable_gpu_nodes(cluster, request)
+        return Verdict(check, False, refusal(nodes) + _pick_release(nodes, request), 409)
+    return Verdict(check, True, passed, terms=tuple(terms))
+
+
 def check_driver(cluster: Cluster, request: Request) -> Verdict:
     """Some usable GPU node has a driver the release supports; its terms go on the pod."""
     if not cluster.nodes_known:
         return _skip("driver", "the hub cannot read nodes")
     release = request.selection.release
     terms, _ = release_terms(release, cluster.state.labelling())
-    if not terms:
-        why = "GPU nodes carry no NVIDIA GPU Feature Discovery driver labels"
-        return _skip("driver", why, warn=True)
-    state = cluster.state
-    if state.eligible(request.placement) and not state.eligible(request.placement.narrowed(terms)):
-        nodes = _usable_gpu_nodes(cluster, request)
+
+    def refusal(nodes: list[NodeInfo]) -> str:
         drivers = Counter(n.gpu.driver_text for n in nodes if n.gpu.driver_text)
         have = ", ".join(f"{d} ({n} node{'s' * (n > 1)})" for d, n in sorted(drivers.items()))
-        message = (
+        return (
             f"{release.title} needs {driver_needed(release.driver)}; "
             f"the GPU nodes have driver {have}."
-        ) + _pick_release(nodes, request)
-        return Verdict("driver", False, message, 409)
-    return Verdict(
-        "driver", True, f"Driver: GPU nodes with a driver for {release.title}.", terms=tuple(terms)
+        )
+
+    return _node_requirement(
+        "driver",
+        cluster,
+        request,
+        terms,
+        "GPU nodes carry no NVIDIA GPU Feature Discovery driver labels",
+        refusal,
+        f"Driver: GPU nodes with a driver for {release.title}.",
     )
 
 
@@ -186,12 +207,8 @@ def check_architecture(cluster: Cluster, request: Request) -> Verdict:
         return _skip("architecture", "the hub cannot read nodes")
     release = request.selection.release
     _, terms = release_terms(release, cluster.state.labelling())
-    if not terms:
-        why = "GPU nodes carry no GPU Feature Discovery family or compute capability labels"
-        return _skip("architecture", why, warn=True)
-    state = cluster.state
-    if state.eligible(request.placement) and not state.eligible(request.placement.narrowed(terms)):
-        nodes = _usable_gpu_nodes(cluster, request)
+
+    def refusal(nodes: list[NodeInfo]) -> str:
         gpus = sorted(
             {
                 f"{(n.gpu.family or 'unknown').capitalize()} "
@@ -200,15 +217,16 @@ def check_architecture(cluster: Cluster, request: Request) -> Verdict:
             }
         )
         supported = ", ".join(a.capitalize() for a in release.architectures)
-        message = (
-            f"{release.title} supports {supported} GPUs; the GPU nodes have {', '.join(gpus)}."
-        ) + _pick_release(nodes, request)
-        return Verdict("architecture", False, message, 409)
-    return Verdict(
+        return f"{release.title} supports {supported} GPUs; the GPU nodes have {', '.join(gpus)}."
+
+    return _node_requirement(
         "architecture",
-        True,
+        cluster,
+        request,
+        terms,
+        "GPU nodes carry no GPU Feature Discovery family or compute capability labels",
+        refusal,
         f"GPU: nodes with a GPU {release.title} supports.",
-        terms=tuple(terms),
     )
 
 

@@ -35,6 +35,28 @@ os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PAT
 T = TypeVar("T")
 
 
+def v100_cluster(nodes: int = 1, gpus: int = 8, **defaults: Any) -> dict[str, Any]:
+    """A simulated cluster of ``nodes`` TWCC-like V100 nodes with ``gpus`` GPUs each."""
+    gpu = {
+        "product": "Tesla-V100-SXM2-32GB",
+        "count": gpus,
+        "memory": 32768,
+        "family": "volta",
+        "compute": "7.0",
+        "driver": "510.47.03",
+    }
+    return {
+        "defaults": {
+            "cpu": "36",
+            "memory": "768Gi",
+            "gpu": gpu,
+            "taints": [{"key": GPU, "value": "present", "effect": "NoSchedule"}],
+            **defaults,
+        },
+        "nodes": [{"name": f"gn{1001 + i}"} for i in range(nodes)],
+    }
+
+
 def eventually(predicate: Callable[[], T], timeout: float = 30.0, what: str = "") -> T:
     """Poll ``predicate`` until it returns something truthy; fail after ``timeout`` s."""
     deadline = time.monotonic() + timeout

@@ -18,6 +18,8 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from twcc_spawner.local_hub import LocalHub
 
+from .conftest import v100_cluster
+
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -136,22 +138,7 @@ def test_a_forged_submission_is_refused_on_the_page(browser: Browser, hub: Local
     assert "22.02" in matrix  # the form is shown again, ready for another pick
 
 
-FOUR_GPU_NODES: dict = {
-    "defaults": {
-        "cpu": "36",
-        "memory": "768Gi",
-        "gpu": {
-            "product": "Tesla-V100-SXM2-32GB",
-            "count": 4,
-            "memory": 32768,
-            "family": "volta",
-            "compute": "7.0",
-            "driver": "510.47.03",
-        },
-        "taints": [{"key": "nvidia.com/gpu", "value": "present", "effect": "NoSchedule"}],
-    },
-    "nodes": [{"name": "gn1001"}, {"name": "gn1002"}],
-}
+FOUR_GPU_NODES = v100_cluster(nodes=2, gpus=4)
 
 
 @pytest.mark.parametrize("cluster", [FOUR_GPU_NODES], indirect=True)

@@ -11,19 +11,11 @@ import pytest
 
 from twcc_spawner.local_hub import LocalHub
 
-from .conftest import GPU, Cluster, HubApi, eventually
+from .conftest import GPU, Cluster, HubApi, eventually, v100_cluster
 
 pytestmark = pytest.mark.e2e
 
-ONE_GPU_CLUSTER: dict[str, Any] = {
-    "defaults": {
-        "cpu": "36",
-        "memory": "768Gi",
-        "gpu": {"product": "Tesla-V100-SXM2-32GB", "count": 1, "memory": 32768},
-        "taints": [{"key": GPU, "value": "present", "effect": "NoSchedule"}],
-    },
-    "nodes": [{"name": "gn1001"}],
-}
+ONE_GPU_CLUSTER = v100_cluster(gpus=1)
 
 
 def notebook(pod: dict[str, Any]) -> dict[str, Any]:
@@ -146,16 +138,7 @@ def test_restarted_hub_takes_the_running_server_back(
     assert k8s.created == ["jupyter-alice"]
 
 
-MISSING_GPU_CLUSTER: dict[str, Any] = {
-    "defaults": {
-        "cpu": "36",
-        "memory": "768Gi",
-        "gpu": {"product": "Tesla-V100-SXM2-32GB", "count": 8, "memory": 32768},
-        "taints": [{"key": GPU, "value": "present", "effect": "NoSchedule"}],
-        "annotations": {"twcc.ai/simulate-missing-gpus": "1"},
-    },
-    "nodes": [{"name": "gn1001"}],
-}
+MISSING_GPU_CLUSTER = v100_cluster(annotations={"twcc.ai/simulate-missing-gpus": "1"})
 
 
 @pytest.mark.parametrize("cluster", [MISSING_GPU_CLUSTER], indirect=True)

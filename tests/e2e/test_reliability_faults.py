@@ -16,24 +16,11 @@ from twcc_spawner.emulator import FaultRule
 from twcc_spawner.emulator.emulator import ThreadedEmulator
 from twcc_spawner.local_hub import LocalHub
 
-from .conftest import GPU, Cluster, HubApi, eventually
+from .conftest import Cluster, HubApi, eventually, v100_cluster
 
 pytestmark = pytest.mark.e2e
 
-TWO_GPU_NODE: dict[str, Any] = {
-    "defaults": {
-        "cpu": "36",
-        "memory": "768Gi",
-        "gpu": {
-            "product": "Tesla-V100-SXM2-32GB",
-            "count": 2,
-            "memory": 32768,
-            "driver": "510.47.03",
-        },
-        "taints": [{"key": GPU, "value": "present", "effect": "NoSchedule"}],
-    },
-    "nodes": [{"name": "gn1001"}],
-}
+TWO_GPU_NODE = v100_cluster(gpus=2)
 FULL_NODE = {"release": "21.11", "gpus": 2}
 
 

@@ -132,13 +132,8 @@ class Kubelet(Controller):
             if pod and pod["status"].get("phase") not in TERMINATED:
                 await self._start(runtime, pod)
             if runtime.process is not None:
-                exited = asyncio.create_task(runtime.process.wait())
-                deleting = asyncio.create_task(runtime.deleting.wait())
-                await asyncio.wait({exited, deleting}, return_when=asyncio.FIRST_COMPLETED)
-                deleting.cancel()
-                if not exited.done():
-                    await self._stop(runtime, exited)
-                self._record_exit(runtime, await exited)
+                returncode, _ = await self._until_exit_or_deletion(runtime)
+                self._record_exit(runtime, returncode)
             await runtime.deleting.wait()
             with contextlib.suppress(Exception):
                 self.store.delete("pods", *runtime.key)
@@ -261,16 +256,10 @@ class Kubelet(Controller):
             except OSError as exc:
                 code, message = 128, str(exc)
             else:
-                exited = asyncio.create_task(runtime.process.wait())
-                deleting = asyncio.create_task(runtime.deleting.wait())
-                await asyncio.wait({exited, deleting}, return_when=asyncio.FIRST_COMPLETED)
-                deleting.cancel()
-                if not exited.done():
-                    await self._stop(runtime, exited)
-                    runtime.process = None
-                    return False
+                code, deleted = await self._until_exit_or_deletion(runtime)
                 runtime.process = None
-                code = exited.result()
+                if deleted:
+                    return False
                 message = termination_log.read_text(errors="replace")[:_MESSAGE_LIMIT]
             state = {
                 "exitCode": code,
@@ -388,6 +377,21 @@ class Kubelet(Controller):
                 self._set_ready(pod, True)
 
         self._write_status(runtime, mark_ready)
+
+    async def _until_exit_or_deletion(self, runtime: _Runtime) -> tuple[int, bool]:
+        """Wait for the process to exit, or for the pod's deletion and then stop it.
+
+        Returns the process's return code and whether the pod is being deleted.
+        """
+        assert runtime.process is not None
+        exited = asyncio.create_task(runtime.process.wait())
+        deleting = asyncio.create_task(runtime.deleting.wait())
+        await asyncio.wait({exited, deleting}, return_when=asyncio.FIRST_COMPLETED)
+        deleting.cancel()
+        deleted = not exited.done()
+        if deleted:
+            await self._stop(runtime, exited)
+        return await exited, deleted
 
     async def _stop(self, runtime: _Runtime, exited: asyncio.Task[int]) -> None:
         pod = self.store.find("pods", *runtime.key) or {"metadata": {}}
