@@ -26,10 +26,6 @@ ANNOUNCEMENT = "Demo on a SIMULATED Kubernetes cluster: no real GPUs"
 #: Name of the hub service whose token may act on every user and server (tests).
 ADMIN_SERVICE = "twcc-admin"
 
-#: The command the emulator's kubelet runs for a pod: the image is never pulled, so
-#: the command must exist on the machine (``jupyterhub-singleuser`` from the venv).
-SINGLEUSER_CMD = ("jupyterhub-singleuser",)
-
 #: The kubelet stand-in runs servers as whoever runs the hub, root in many containers.
 SINGLEUSER_ARGS = ("--ServerApp.allow_root=True",)
 
@@ -136,7 +132,6 @@ def hub_config(settings: HubSettings) -> dict[str, Any]:
         "SharedPasswordAuthenticator": {"user_password": settings.password, "allow_all": True},
         "TWCCSpawner": {
             "profiles_dir": str(settings.profiles_dir.resolve()),
-            "cmd": list(SINGLEUSER_CMD),
             "args": list(SINGLEUSER_ARGS),
             "start_timeout": 60,
             "http_timeout": 30,
