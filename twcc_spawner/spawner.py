@@ -460,14 +460,17 @@ class TWCCSpawner(GpuPreflight, ApiRetry, KubeSpawner):
             return start.result()
         return watch.result()  # raises the failure
 
+    def _reflected_pod(self) -> dict[str, Any] | None:
+        """This server's pod as KubeSpawner's pod reflector last saw it."""
+        reflector = self.pod_reflector
+        return reflector.pods.get(self.pod_key) if reflector else None
+
     async def _watch_start(self) -> None:
         """Raise a spawn refusal once the starting pod shows it will never be ready."""
-        key = f"{self.namespace}/{self.pod_name}"
         unschedulable_since: float | None = None
         while True:
             await asyncio.sleep(self.watchdog_interval)
-            reflector = self.pod_reflector
-            pod = reflector.pods.get(key) if reflector else None
+            pod = self._reflected_pod()
             if pod is None:
                 continue
             failure = container_failure(pod)
@@ -501,9 +504,7 @@ class TWCCSpawner(GpuPreflight, ApiRetry, KubeSpawner):
         shown = 0
         while self._start_future is not None and not self._start_future.done():
             await asyncio.sleep(1.0)
-            reflector = self.pod_reflector
-            pod = reflector.pods.get(f"{self.namespace}/{self.pod_name}") if reflector else None
-            if not container_running(pod):
+            if not container_running(self._reflected_pod()):
                 continue
             try:
                 log = await self.api.read_namespaced_pod_log(self.pod_name, self.namespace)
