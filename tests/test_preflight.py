@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import statistics
-import time
+from collections import Counter
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -11,7 +10,7 @@ from typing import Any
 import pytest
 
 from twcc_spawner.catalog import load_catalog
-from twcc_spawner.clusterstate import ClusterState, Placement, Reservation, Usage
+from twcc_spawner.clusterstate import ClusterState, NodeInfo, Placement, Reservation, Usage
 from twcc_spawner.preflight import Cluster, Request, pod_terms, run_checks
 from twcc_spawner.selection import resolve
 
@@ -284,20 +283,29 @@ def test_reservations_stop_overcommit_until_the_pod_is_bound() -> None:
     assert verdict(state, request(gpus=2)).ok
 
 
-def test_verdict_takes_under_a_millisecond_at_5000_nodes() -> None:
+def test_a_verdict_reads_the_indexes_not_every_node(monkeypatch) -> None:
+    """Nodes are checked against a placement once; a verdict then looks at a few nodes.
+
+    (The time a verdict takes is measured by ``python -m bench``, not here.)
+    """
     nodes = [node(f"gn{i:04d}", driver="470.57.02" if i % 2 else "510.47.03") for i in range(5000)]
     state = state_of(nodes)
     for i in range(5000):
-        for j in range(50):
-            # 50 small pods per node (CPU-only), and GPU pods filling most GPUs
-            state.set_pod(pod(f"p{i}-{j}", f"gn{i:04d}", 1 if j < 7 - i % 3 * 3 else 0))
+        for j in range(5):
+            state.set_pod(pod(f"p{i}-{j}", f"gn{i:04d}", 1 if j < 3 - i % 2 else 0))
     req = request(release="22.02", gpus=2)
     cluster = Cluster(state, True, "cluster")
-    run_checks(cluster, req)  # fills the eligibility index once
-    times = []
-    for _ in range(200):
-        start = time.perf_counter()
-        run_checks(cluster, req)
-        times.append(time.perf_counter() - start)
-    print(f"verdict at 5000 nodes x 50 pods: median {statistics.median(times) * 1e6:.0f} us")
-    assert statistics.median(times) < 1e-3
+    first = run_checks(cluster, req)[-1]  # fills the eligibility index once
+    calls: Counter[str] = Counter()
+    for owner, name in ((NodeInfo, "admits"), (ClusterState, "free")):
+        original = getattr(owner, name)
+
+        def counted(*args: Any, _name: str = name, _original: Any = original) -> Any:
+            calls[_name] += 1
+            return _original(*args)
+
+        monkeypatch.setattr(owner, name, counted)
+    again = run_checks(cluster, req)[-1]
+    assert again.ok and again.node == first.node
+    assert calls["admits"] == 0  # no node is matched against the placement again
+    assert calls["free"] < 10  # the free-GPU buckets lead to a node with room at once

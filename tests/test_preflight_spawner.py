@@ -251,6 +251,21 @@ async def test_the_cache_recovers_after_a_watch_drop(hub) -> None:
     assert error.reason == "capacity"
 
 
+async def test_the_cache_lists_in_pages(hub) -> None:
+    make = await hub(cluster(nodes=5, gpus=1))
+    config = {"preflight_list_page_size": 2}
+    await make(release="22.02", gpus=1, config=config).load_user_options()
+    assert sorted(TWCCSpawner._cluster_watch.state.nodes) == [f"gn{i}" for i in range(5)]
+    lists = [
+        r.path
+        for r in make.emulator.server.requests
+        if r.path.startswith(("/api/v1/nodes?", "/api/v1/pods?")) and "watch" not in r.path
+    ]
+    assert all("limit=2" in path for path in lists)
+    nodes = [path for path in lists if path.startswith("/api/v1/nodes")]
+    assert len(nodes) == 3 and sum("continue=" in path for path in nodes) == 2
+
+
 async def test_the_form_marks_what_cannot_start_for_each_release_and_size(hub) -> None:
     # Driver 495: 22.02 (510+) cannot run, 21.11 can; 4 GPUs per node: 8 never fit.
     spawner = (await hub(cluster(nodes=2, gpus=4, driver="495.29.05")))()

@@ -102,6 +102,17 @@ class GpuPreflight(Configurable):
         """,
     )
 
+    preflight_list_page_size = Integer(
+        500,
+        min=1,
+        config=True,
+        help="""
+        Objects per request when the hub lists all nodes and pods (at start and
+        after a watch expires). A large cluster is read in pages, as Kubernetes'
+        own controllers do, so the hub never holds the whole list at once.
+        """,
+    )
+
     _cluster_watch: ClassVar[ClusterWatch | None] = None
     _preflight_events: list[dict[str, Any]]
     _preflight_changed: asyncio.Event
@@ -121,6 +132,7 @@ class GpuPreflight(Configurable):
                 self_.gpu_resource_name,
                 self_.log,
                 retry_seconds=self.preflight_retry_seconds,
+                page_size=self.preflight_list_page_size,
             )
             watch.start()
             GpuPreflight._cluster_watch = watch

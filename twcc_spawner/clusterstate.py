@@ -19,6 +19,7 @@ reservation cannot interleave with another spawn's.
 
 from __future__ import annotations
 
+import sys
 from collections import Counter, OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -31,6 +32,7 @@ TERMINATED = ("Succeeded", "Failed")
 USERNAME_ANNOTATION = "hub.jupyter.org/username"
 SERVERNAME_ANNOTATION = "hub.jupyter.org/servername"
 _MEMO_SIZE = 256
+_SHARED_USAGES = 4096
 
 
 class Usage(NamedTuple):
@@ -64,6 +66,12 @@ def _container_usage(container: Mapping[str, Any], gpu_resource: str) -> Usage:
     resources = container.get("resources") or {}
     merged = {**(resources.get("limits") or {}), **(resources.get("requests") or {})}
     return usage_of(merged, gpu_resource)
+
+
+def pod_key(pod: Mapping[str, Any]) -> str:
+    """``namespace/name`` of a Pod object."""
+    meta = pod["metadata"]
+    return f"{meta.get('namespace', '')}/{meta['name']}"
 
 
 def pod_usage(pod: Mapping[str, Any], gpu_resource: str) -> Usage:
@@ -175,8 +183,10 @@ class Reservation:
     server: str
 
 
-@dataclass
+@dataclass(slots=True)
 class _PodEntry:
+    """What a cached pod holds; a large cluster has hundreds of thousands, so kept small."""
+
     node: str | None
     usage: Usage
     user: str | None
@@ -191,6 +201,7 @@ class ClusterState:
     nodes: dict[str, NodeInfo] = field(default_factory=dict)
     reservations: dict[str, Reservation] = field(default_factory=dict)
     _pods: dict[str, _PodEntry] = field(default_factory=dict)
+    _usages: dict[Usage, Usage] = field(default_factory=dict)  # one object per distinct usage
     _used: dict[str, Usage] = field(default_factory=dict)
     _reserved: dict[str, Usage] = field(default_factory=dict)
     _free_gpus: dict[str, int] = field(default_factory=dict)
@@ -228,14 +239,17 @@ class ClusterState:
             members.discard(name)
         self._refresh_free(name)
 
-    def replace_nodes(self, objs: Iterable[Mapping[str, Any]]) -> None:
-        """The full node list (after a list call): apply the differences."""
-        seen = set()
-        for obj in objs:
-            seen.add(obj["metadata"]["name"])
-            self.set_node(obj)
-        for name in set(self.nodes) - seen:
+    def keep_nodes(self, names: set[str]) -> None:
+        """Drop the nodes not in ``names`` (those a full list no longer showed)."""
+        for name in set(self.nodes) - names:
             self.remove_node(name)
+
+    def replace_nodes(self, objs: Iterable[Mapping[str, Any]]) -> None:
+        """The full node list: apply the differences."""
+        objs = list(objs)
+        for obj in objs:
+            self.set_node(obj)
+        self.keep_nodes({obj["metadata"]["name"] for obj in objs})
 
     def _count(self, info: NodeInfo, delta: int) -> None:
         if info.allocatable.gpus <= 0:
@@ -274,15 +288,16 @@ class ClusterState:
 
     def set_pod(self, obj: Mapping[str, Any]) -> None:
         """A pod was added or changed."""
-        meta = obj["metadata"]
-        key = f"{meta.get('namespace', '')}/{meta['name']}"
-        annotations = meta.get("annotations") or {}
+        key = pod_key(obj)
+        annotations = obj["metadata"].get("annotations") or {}
         node = (obj.get("spec") or {}).get("nodeName")
+        user = annotations.get(USERNAME_ANNOTATION)
+        usage = pod_usage(obj, self.gpu_resource)
         entry = _PodEntry(
-            node,
-            pod_usage(obj, self.gpu_resource),
-            annotations.get(USERNAME_ANNOTATION),
-            annotations.get(SERVERNAME_ANNOTATION, ""),
+            sys.intern(node) if node else None,
+            self._shared(usage),
+            sys.intern(user) if user else None,
+            sys.intern(annotations.get(SERVERNAME_ANNOTATION, "")),
         )
         self._unindex(key)
         self._pods[key] = entry
@@ -299,15 +314,23 @@ class ClusterState:
         self._unindex(key)
         self._pods.pop(key, None)
 
-    def replace_pods(self, objs: Iterable[Mapping[str, Any]]) -> None:
-        """The full pod list (after a list call): apply the differences."""
-        seen = set()
-        for obj in objs:
-            meta = obj["metadata"]
-            seen.add(f"{meta.get('namespace', '')}/{meta['name']}")
-            self.set_pod(obj)
-        for key in set(self._pods) - seen:
+    def _shared(self, usage: Usage) -> Usage:
+        """One object per distinct usage (pods mostly share a few), up to a bound."""
+        if len(self._usages) < _SHARED_USAGES:
+            return self._usages.setdefault(usage, usage)
+        return self._usages.get(usage, usage)
+
+    def keep_pods(self, keys: set[str]) -> None:
+        """Drop the pods not in ``keys`` (those a full list no longer showed)."""
+        for key in set(self._pods) - keys:
             self.remove_pod(key)
+
+    def replace_pods(self, objs: Iterable[Mapping[str, Any]]) -> None:
+        """The full pod list: apply the differences."""
+        objs = list(objs)
+        for obj in objs:
+            self.set_pod(obj)
+        self.keep_pods({pod_key(obj) for obj in objs})
 
     def _unindex(self, key: str) -> None:
         old = self._pods.get(key)

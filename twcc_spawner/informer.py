@@ -19,7 +19,7 @@ from typing import Any
 
 from kubernetes_asyncio import client, watch
 
-from .clusterstate import ClusterState
+from .clusterstate import ClusterState, pod_key
 
 ListCall = Callable[..., Awaitable[Any]]
 
@@ -38,25 +38,30 @@ class Informer:
 
     ``scopes`` are ``(name, list_call)`` pairs, widest first: a scope that is
     forbidden is skipped for the next (and retried every ``retry_seconds``).
+    A list feeds each object to ``on_set`` page by page, then gives ``on_keep``
+    the keys it saw, so that objects gone meanwhile are dropped.
     """
 
     def __init__(
         self,
         kind: str,
         scopes: Sequence[tuple[str, ListCall]],
-        on_list: Callable[[list[Mapping[str, Any]]], None],
+        key: Callable[[Mapping[str, Any]], str],
         on_set: Callable[[Mapping[str, Any]], None],
-        on_delete: Callable[[Mapping[str, Any]], None],
+        on_delete: Callable[[str], None],
+        on_keep: Callable[[set[str]], None],
         log: logging.Logger,
         warn_once: Callable[[str, str], None],
         watch_seconds: int = 300,
         retry_seconds: float = 60.0,
+        page_size: int = 500,
     ) -> None:
         self.kind = kind
         self.scopes = scopes
-        self.on_list, self.on_set, self.on_delete = on_list, on_set, on_delete
+        self.key, self.on_set, self.on_delete, self.on_keep = key, on_set, on_delete, on_keep
         self.log, self.warn_once = log, warn_once
         self.watch_seconds, self.retry_seconds = watch_seconds, retry_seconds
+        self.page_size = page_size
         self.scope: str | None = None
         self.synced = asyncio.Event()
         self.task: asyncio.Task[None] | None = None
@@ -76,25 +81,43 @@ class Informer:
             self.task.cancel()
             await asyncio.gather(self.task, return_exceptions=True)
 
+    async def _page(self, call: ListCall, token: str | None) -> Mapping[str, Any] | None:
+        """One page of a list (its parsed body), or None if the scope is forbidden."""
+        pagination = {"_continue": token} if token else {}
+        response = await call(
+            limit=self.page_size, _preload_content=False, _request_timeout=60, **pagination
+        )
+        if response.status == 403:
+            return None
+        if response.status != 200:
+            raise client.ApiException(status=response.status, reason=response.reason)
+        body: Mapping[str, Any] = json.loads(await response.read())
+        return body
+
     async def _list(self) -> tuple[ListCall, str]:
         """List the widest permitted scope into the state; returns its call and resourceVersion."""
         for name, call in self.scopes:
-            response = await call(_preload_content=False, _request_timeout=60)
-            if response.status == 403:
+            body = await self._page(call, None)
+            if body is None:
                 self.warn_once(
                     f"{self.kind}:{name}",
                     f"Listing {self.kind} ({name}) is forbidden (403); "
                     + RBAC_HINT.format(resource=self.kind),
                 )
                 continue
-            if response.status != 200:
-                raise client.ApiException(status=response.status, reason=response.reason)
-            body = json.loads(await response.read())
+            resource_version = body["metadata"]["resourceVersion"]
+            seen: set[str] = set()
+            while body is not None:
+                for obj in body["items"]:
+                    seen.add(self.key(obj))
+                    self.on_set(obj)
+                token = body["metadata"].get("continue")
+                body = await self._page(call, token) if token else None
             if self.scope != name:
                 self.log.info("Preflight: watching %s (%s)", self.kind, name)
             self.scope = name
-            self.on_list(body["items"])
-            return call, body["metadata"]["resourceVersion"]
+            self.on_keep(seen)
+            return call, resource_version
         raise Forbidden(self.kind)
 
     async def _watch(self, call: ListCall, resource_version: str) -> str:
@@ -109,7 +132,7 @@ class Informer:
                 async for event in events:
                     obj = event["raw_object"]
                     if event["type"] == "DELETED":
-                        self.on_delete(obj)
+                        self.on_delete(self.key(obj))
                     elif event["type"] in ("ADDED", "MODIFIED"):
                         self.on_set(obj)
                     resource_version = obj["metadata"].get("resourceVersion", resource_version)
@@ -161,28 +184,27 @@ class ClusterWatch:
         log: logging.Logger,
         watch_seconds: int = 300,
         retry_seconds: float = 60.0,
+        page_size: int = 500,
     ) -> None:
         self.log = log
         self.loop = asyncio.get_running_loop()
         self.state = ClusterState(gpu_resource)
         self.warned: set[str] = set()
         state = self.state
-
-        def pod_key(obj: Mapping[str, Any]) -> str:
-            return f"{obj['metadata'].get('namespace', '')}/{obj['metadata']['name']}"
-
         common: dict[str, Any] = dict(
             log=log,
             warn_once=self.warn_once,
             watch_seconds=watch_seconds,
             retry_seconds=retry_seconds,
+            page_size=page_size,
         )
         self.nodes = Informer(
             "nodes",
             [("cluster", api.list_node)],
-            state.replace_nodes,
+            lambda obj: obj["metadata"]["name"],
             state.set_node,
-            lambda obj: state.remove_node(obj["metadata"]["name"]),
+            state.remove_node,
+            state.keep_nodes,
             **common,
         )
         self.pods = Informer(
@@ -191,9 +213,10 @@ class ClusterWatch:
                 ("cluster", api.list_pod_for_all_namespaces),
                 (f"namespace {namespace}", partial(api.list_namespaced_pod, namespace)),
             ],
-            state.replace_pods,
+            pod_key,
             state.set_pod,
-            lambda obj: state.remove_pod(pod_key(obj)),
+            state.remove_pod,
+            state.keep_pods,
             **common,
         )
 

@@ -116,6 +116,32 @@ async def test_list_across_namespaces_and_resource_version(api: CoreV1Api) -> No
     assert int(pods.metadata.resource_version) >= int(second.metadata.resource_version)
 
 
+async def test_list_pages_with_limit_and_continue(api: CoreV1Api) -> None:
+    for name in "abcdefg":
+        await api.create_namespaced_config_map(
+            "default", {"metadata": {"name": name, "labels": {"odd": str(name in "aceg")}}}
+        )
+    pages, versions, token = [], set(), None
+    while True:
+        kwargs = {"_continue": token} if token else {}
+        page = await api.list_namespaced_config_map(
+            "default", label_selector="odd=True", limit=3, **kwargs
+        )
+        pages.append([i.metadata.name for i in page.items])
+        versions.add(page.metadata.resource_version)
+        token = page.metadata._continue
+        if not token:
+            break
+    assert len(versions) == 1  # every page reports the first page's resourceVersion
+    assert pages == [["a", "c", "e"], ["g"]]  # selectors apply before the limit
+    exact = await api.list_namespaced_config_map("default", limit=7)
+    assert len(exact.items) == 7 and exact.metadata._continue is None
+    for bad in ({"_continue": "not-a-token"}, {"limit": -1}):
+        with pytest.raises(ApiException) as info:
+            await api.list_namespaced_config_map("default", **bad)
+        assert info.value.status == 400
+
+
 async def test_status_subresource(api: CoreV1Api) -> None:
     await api.create_namespaced_pod("default", pod_manifest("s", nodeName="nowhere"))
     patched = await api.patch_namespaced_pod_status(

@@ -60,6 +60,7 @@ class Emulator:
         self.faults = Faults()
         self.store: Store
         self.kubelet: Kubelet
+        self.server: ApiServer  # its ``requests`` log the calls clients made
         self._runner: web.AppRunner | None = None
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -90,9 +91,9 @@ class Emulator:
             asyncio.create_task(Scheduler(self.store).run()),
             asyncio.create_task(self.kubelet.run()),
         ]
-        server = ApiServer(self.store, self.faults, self.kubelet.pod_logs)
+        self.server = ApiServer(self.store, self.faults, self.kubelet.pod_logs)
         self._runner = web.AppRunner(
-            server.app(), handle_signals=False, access_log=None, shutdown_timeout=0.1
+            self.server.app(), handle_signals=False, access_log=None, shutdown_timeout=0.1
         )
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
+import itertools
 import json
 import secrets
 import time
@@ -307,12 +310,20 @@ class ApiServer:
         matches = self._predicate(resource, namespace, query)
         if query.get("watch") in _TRUE:
             return await self._watch(request, resource, matches)
-        items = [obj for obj in self.store.items(resource.plural, namespace) if matches(obj)]
+        limit = _int_param(query, "limit")
+        resource_version, after = _continuation(query.get("continue"))
+        matching = (
+            obj for obj in self.store.items(resource.plural, namespace, after) if matches(obj)
+        )
+        items = list(itertools.islice(matching, limit or None))
+        metadata = {"resourceVersion": resource_version or str(self.store.resource_version)}
+        if limit and items and next(matching, None) is not None:
+            metadata["continue"] = _continue_token(metadata["resourceVersion"], items[-1])
         return self._json(
             {
                 "kind": f"{resource.kind}List",
                 "apiVersion": "v1",
-                "metadata": {"resourceVersion": str(self.store.resource_version)},
+                "metadata": metadata,
                 "items": items,
             }
         )
@@ -360,6 +371,39 @@ class ApiServer:
         finally:
             unsubscribe()
         return response
+
+
+def _int_param(query: Mapping[str, str], name: str) -> int:
+    try:
+        value = int(query.get(name) or 0)
+    except ValueError as exc:
+        raise ApiError(400, f"invalid {name} parameter: {exc}") from exc
+    if value < 0:
+        raise ApiError(400, f"{name} must not be negative")
+    return value
+
+
+def _continue_token(resource_version: str, last: Obj) -> str:
+    """An opaque token for the page after ``last``: the list's resourceVersion and its key."""
+    meta = last["metadata"]
+    state = [resource_version, meta.get("namespace", ""), meta["name"]]
+    return base64.urlsafe_b64encode(json.dumps(state).encode()).decode()
+
+
+def _continuation(token: str | None) -> tuple[str | None, tuple[str, str] | None]:
+    """``(resourceVersion, key after which to go on)`` of a ``continue`` token (or Nones).
+
+    Unlike the API server, the emulator keeps no snapshot: later pages show the
+    objects as they are now, with the first page's resourceVersion. A client that
+    watches from that resourceVersion (as informers do) still ends up consistent.
+    """
+    if not token:
+        return None, None
+    try:
+        resource_version, namespace, name = json.loads(base64.urlsafe_b64decode(token))
+        return str(resource_version), (str(namespace), str(name))
+    except (ValueError, TypeError, binascii.Error) as exc:
+        raise ApiError(400, "continue key is not valid") from exc
 
 
 async def _send(response: web.StreamResponse, event: dict[str, Any]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import bisect
 import copy
 import uuid
 from collections import deque
@@ -51,6 +52,7 @@ class Store:
 
     def __init__(self, history_size: int = 1000) -> None:
         self._objects: dict[str, dict[Key, Obj]] = {}
+        self._sorted: dict[str, list[Key]] = {}  # keys in order, dropped on create/delete
         self._rv = 0
         self._history: deque[Change] = deque(maxlen=history_size)
         self._compacted = 0
@@ -85,11 +87,20 @@ class Store:
         obj = self._objects.get(plural, {}).get((namespace, name))
         return copy.deepcopy(obj) if obj is not None else None
 
-    def items(self, plural: str, namespace: str | None = None) -> Iterator[Obj]:
-        """The stored objects of ``plural`` (not copies: do not mutate), sorted by key."""
+    def items(
+        self, plural: str, namespace: str | None = None, after: Key | None = None
+    ) -> Iterator[Obj]:
+        """The stored objects of ``plural`` (not copies: do not mutate), sorted by key.
+
+        ``after`` starts past that key (a list page's continuation).
+        """
         objects = self._objects.get(plural, {})
-        for key in sorted(objects):
-            if namespace is None or key[0] == namespace:
+        keys = self._sorted.get(plural)
+        if keys is None:
+            keys = self._sorted[plural] = sorted(objects)
+        start = bisect.bisect_right(keys, after) if after is not None else 0
+        for key in keys[start:]:
+            if (namespace is None or key[0] == namespace) and key in objects:
                 yield objects[key]
 
     def create(self, plural: str, obj: Obj) -> Obj:
@@ -103,6 +114,7 @@ class Store:
         meta.setdefault("uid", str(uuid.uuid4()))
         meta.setdefault("creationTimestamp", now())
         objects[key] = obj
+        self._sorted.pop(plural, None)
         return self._record(plural, "ADDED", obj, None)
 
     def update(self, plural: str, obj: Obj, *, check_version: bool = False) -> Obj:
@@ -127,6 +139,7 @@ class Store:
         old = self._objects.get(plural, {}).pop((namespace, name), None)
         if old is None:
             raise not_found(plural, name)
+        self._sorted.pop(plural, None)
         return self._record(plural, "DELETED", copy.deepcopy(old), old)
 
     def _record(self, plural: str, kind: str, obj: Obj, old: Obj | None) -> Obj:
