@@ -42,8 +42,8 @@ screenshots: install $(CHROMIUM)
 		$(BIN)/python -m pytest -m browser -q
 
 # TWCCSpawner against plain KubeSpawner; writes docs/benchmarks.md (BENCH_ARGS=--quick: smoke).
-bench: $(VENV)/.installed
-	$(BIN)/python -m bench $(BENCH_ARGS)
+bench: install
+	PATH="$(CURDIR)/node_modules/.bin:$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m bench $(BENCH_ARGS)
 
 docs: $(VENV)/.installed
 	$(BIN)/sphinx-build -W --keep-going -b html docs docs/_build/html

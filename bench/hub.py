@@ -152,16 +152,20 @@ class Spawn:
 
     spawner: Any
     started: float = 0.0
+    started_cpu: float = 0.0
     created: asyncio.Future[float] | None = None
     future: asyncio.Future[Any] | None = None
 
     def start(self) -> None:
-        """Call ``start()``; :attr:`created` resolves when the pod was created."""
+        """Call ``start()``; :attr:`created` resolves, when the pod was created, to the
+        process CPU time used since (this spawn's and whatever else ran meanwhile)."""
         loop = asyncio.get_running_loop()
         created: asyncio.Future[float] = loop.create_future()
         self.created = created
-        self.spawner.after_pod_created_hook = lambda *_: created.set_result(time.monotonic())
-        self.started = time.monotonic()
+        self.spawner.after_pod_created_hook = lambda *_: created.set_result(
+            time.process_time() - self.started_cpu
+        )
+        self.started, self.started_cpu = time.monotonic(), time.process_time()
         self.future = self.spawner.start()
 
     async def decided(self) -> BaseException | None:

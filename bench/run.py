@@ -15,6 +15,7 @@ from .forms import form_render
 from .hub import VARIANTS, api_server, reset
 from .report import machine
 from .spawns import burst, spawn_overhead
+from .usable import time_to_usable
 from .verdict import verdict_time
 
 
@@ -34,6 +35,7 @@ class Config:
     burst_free_gpus: int = 100
     memory_nodes: int = 5000
     memory_pods_per_node: int = 50
+    usable_rounds: int = 5
 
     @property
     def spawn_cluster(self) -> str:
@@ -55,6 +57,7 @@ QUICK = Config(
     burst_free_gpus=20,
     memory_nodes=50,
     memory_pods_per_node=10,
+    usable_rounds=1,
 )
 
 
@@ -109,6 +112,7 @@ def run(quick: bool, tmp: Path) -> dict[str, Any]:
     )
     results["burst"] = {v: asyncio.run(_burst(config, v, tmp)) for v in VARIANTS}
     results["memory"] = asyncio.run(_memory(config))
+    results["usable"] = time_to_usable(config.usable_rounds, tmp / "usable")
     results["config"] = {
         **asdict(config),
         "spawn_cluster": config.spawn_cluster,

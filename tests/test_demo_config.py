@@ -56,6 +56,15 @@ def test_admin_token_and_spawner_settings_are_optional(tmp_path: Path) -> None:
     assert config["TWCCSpawner"]["unschedulable_timeout"] == 1.0
 
 
+def test_a_hub_can_run_plain_kubespawner_for_comparison(tmp_path: Path) -> None:
+    config = hub_config(
+        settings(tmp_path, spawner_class="kubespawner.KubeSpawner", spawner={"cpu_limit": 2})
+    )
+    assert config["JupyterHub"]["spawner_class"] == "kubespawner.KubeSpawner"
+    assert "TWCCSpawner" not in config and "profiles_dir" not in config["KubeSpawner"]
+    assert config["KubeSpawner"]["cpu_limit"] == 2
+
+
 def test_config_file_is_private_json(tmp_path: Path) -> None:
     path = write_hub_config(settings(tmp_path))
     assert path.stat().st_mode & 0o077 == 0

@@ -29,6 +29,10 @@ ADMIN_SERVICE = "twcc-admin"
 #: The kubelet stand-in runs servers as whoever runs the hub, root in many containers.
 SINGLEUSER_ARGS = ("--ServerApp.allow_root=True",)
 
+#: The spawners a hub on the emulator can run, and their configuration sections:
+#: TWCCSpawner, or plain KubeSpawner (the benchmarks' baseline).
+SPAWNER_SECTIONS = {"twcc": "TWCCSpawner", "kubespawner.KubeSpawner": "KubeSpawner"}
+
 
 def free_port() -> int:
     """A TCP port that is free on 127.0.0.1 right now."""
@@ -58,7 +62,9 @@ class HubSettings:
     cleanup_servers: bool = True
     """Stop the servers when the hub stops (False: they survive a hub restart)."""
     spawner: Mapping[str, Any] = field(default_factory=dict)
-    """Extra ``TWCCSpawner`` settings, e.g. ``{"unschedulable_timeout": 1}``."""
+    """Extra spawner settings, e.g. ``{"unschedulable_timeout": 1}``."""
+    spawner_class: str = "twcc"
+    """A key of :data:`SPAWNER_SECTIONS`."""
 
     @classmethod
     def throwaway(cls, state_dir: Path, profiles_dir: Path, **options: Any) -> HubSettings:
@@ -99,12 +105,15 @@ class HubSettings:
 def hub_config(settings: HubSettings) -> dict[str, Any]:
     """The hub's configuration, as a traitlets config mapping."""
     state = settings.state_dir.resolve()
+    spawner = {}
+    if settings.spawner_class == "twcc":
+        spawner["profiles_dir"] = str(settings.profiles_dir.resolve())
     hub: dict[str, Any] = {
         "ip": "127.0.0.1",
         "port": settings.port,
         "hub_ip": "127.0.0.1",
         "hub_port": settings.hub_port,
-        "spawner_class": "twcc",
+        "spawner_class": settings.spawner_class,
         "authenticator_class": "shared-password",
         "allow_named_servers": True,
         "cleanup_servers": settings.cleanup_servers,
@@ -130,8 +139,8 @@ def hub_config(settings: HubSettings) -> dict[str, Any]:
             "auth_token": settings.proxy_auth_token,
         },
         "SharedPasswordAuthenticator": {"user_password": settings.password, "allow_all": True},
-        "TWCCSpawner": {
-            "profiles_dir": str(settings.profiles_dir.resolve()),
+        SPAWNER_SECTIONS[settings.spawner_class]: {
+            **spawner,
             "args": list(SINGLEUSER_ARGS),
             "start_timeout": 60,
             "http_timeout": 30,
