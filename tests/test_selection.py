@@ -108,3 +108,41 @@ def test_form_fields_to_options(catalog: Catalog) -> None:
         resolve(catalog, options_from_form(forged))
     with pytest.raises(SelectionError, match=r"Size \['c.xsuper', 'c.4xsuper'\] is not offered"):
         resolve(catalog, {"release": "21.11", "size": ["c.xsuper", "c.4xsuper"]})
+
+
+LAB_IMAGES = ("registry.twcc.ai/lab-a/*", "nvcr.io/nvidia/pytorch:*")
+
+
+def test_an_allowed_image_runs_on_the_release_it_is_built_on(catalog: Catalog) -> None:
+    image = "registry.twcc.ai/lab-a/torch:21.11-v2"
+    options = {"release": "21.11", "gpus": 2, "image": image}
+    selection = resolve(catalog, options, image_patterns=LAB_IMAGES)
+    assert selection.image_ref("nvcr.io/nvidia/pytorch") == image
+    assert selection.label == f"PyTorch 21.11 / 2 GPUs ({image})"
+    assert selection.user_options() == {"release": "21.11", "size": "c.xsuper", "image": image}
+    blank = resolve(catalog, {"release": "21.11", "image": ""}, image_patterns=LAB_IMAGES)
+    assert blank.image is None  # the form's empty field: the release's own image
+    assert blank.image_ref("nvcr.io/nvidia/pytorch") == "nvcr.io/nvidia/pytorch:21.11-py3"
+
+
+@pytest.mark.parametrize(
+    ("image", "patterns", "message"),
+    [
+        ("registry.twcc.ai/lab-a/x:1", (), "Unknown option(s) 'image'"),
+        ("registry.twcc.ai/lab-b/x:1", LAB_IMAGES, "is not allowed here; allowed: registry"),
+        ("docker.io/library/ubuntu", LAB_IMAGES, "is not allowed here"),
+        ("registry.twcc.ai/lab-a/x y", LAB_IMAGES, "is not an image reference"),
+        ("registry.twcc.ai/lab-a/../b", LAB_IMAGES, "is not an image reference"),
+        ("registry.twcc.ai/lab-a/x:1;rm", LAB_IMAGES, "is not an image reference"),
+        ("registry.twcc.ai/lab-a/" + "x" * 300, LAB_IMAGES, "is not an image reference"),
+        (["registry.twcc.ai/lab-a/x"], LAB_IMAGES, "is not an image reference"),
+        (7, LAB_IMAGES, "is not an image reference"),
+    ],
+    ids=["not-enabled", "other-lab", "outside", "space", "dot-dot", "shell", "long", "list", "int"],
+)
+def test_images_outside_the_allowlist_are_refused(
+    catalog: Catalog, image: Any, patterns: tuple[str, ...], message: str
+) -> None:
+    with pytest.raises(SelectionError) as info:
+        resolve(catalog, {"release": "21.11", "image": image}, image_patterns=patterns)
+    assert message in str(info.value)

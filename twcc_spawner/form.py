@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from typing import Any
+from typing import Any, NamedTuple
 
 import jinja2
 
@@ -41,7 +41,22 @@ def checked_size(profile_list: list[dict[str, Any]]) -> str | None:
     return (preferred or startable or [None])[0]
 
 
-def render_form(profile_list: list[dict[str, Any]], locale: str, simulated: bool = False) -> str:
+class ImageField(NamedTuple):
+    """The free-text image field: shown only if the operators allow some images."""
+
+    patterns: tuple[str, ...] = ()
+    value: str | None = None
+
+
+NO_IMAGE_FIELD = ImageField()
+
+
+def render_form(
+    profile_list: list[dict[str, Any]],
+    locale: str,
+    simulated: bool = False,
+    image: ImageField = NO_IMAGE_FIELD,
+) -> str:
     """The form's HTML for JupyterHub's spawn page."""
     return (
         _environment()
@@ -50,6 +65,7 @@ def render_form(profile_list: list[dict[str, Any]], locale: str, simulated: bool
             profile_list=profile_list,
             locale=locale,
             simulated=simulated,
+            image=image,
             matrix=availability_matrix(profile_list),
             checked=checked_size(profile_list),
             t=functools.partial(translate, locale),

@@ -16,6 +16,11 @@ MESSAGES: Mapping[str, Mapping[str, str]] = {
         "form.release.help": "The NGC PyTorch container your server runs in.",
         "form.gpus": "GPUs",
         "form.summary": "You are starting",
+        "form.image": "Your own image (optional)",
+        "form.image.help": (
+            "An image built on the release above, matching one of: {patterns}. "
+            "Leave empty for the release's image."
+        ),
         "form.deprecated": "deprecated",
         "form.unverified": "some versions unverified",
         "form.simulated": "This hub runs on a simulated Kubernetes cluster: no real GPUs.",
@@ -37,6 +42,10 @@ MESSAGES: Mapping[str, Mapping[str, str]] = {
         "form.release.help": "伺服器所使用的 NGC PyTorch 容器映像檔。",
         "form.gpus": "GPU 數量",
         "form.summary": "即將啟動",
+        "form.image": "自訂映像檔（選填）",
+        "form.image.help": (
+            "以上方版本為基礎建置的映像檔，須符合：{patterns}。留空則使用該版本的映像檔。"
+        ),
         "form.deprecated": "已淘汰",
         "form.unverified": "部分版本資訊未經驗證",
         "form.simulated": "此 JupyterHub 運行於模擬的 Kubernetes 叢集：沒有真實的 GPU。",

@@ -95,7 +95,7 @@ def replace_by_name(items: list[Any] | None, new: Sequence[Any]) -> list[Any]:
 
 def apply_selection(pod: V1Pod, selection: Selection, policy: GpuPodPolicy) -> V1Pod:
     """Make ``pod`` (KubeSpawner's, built from traits) run ``selection``; returns it."""
-    image = selection.release.image_ref(policy.registry)
+    image = selection.image_ref(policy.registry)
     container = pod.spec.containers[0]
     container.image = image
 

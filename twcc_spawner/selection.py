@@ -9,6 +9,10 @@ form all end up here):
     The GPU count, e.g. ``2`` or ``"2"``: the first offered size with that count.
 ``size``
     A size by name, e.g. ``"c.xsuper"``, for sizes that share a GPU count.
+``image``
+    Only where the operators allow free-text images (``allowed_images``): an
+    image built on the release, e.g. ``"registry.twcc.ai/lab-a/torch:21.11-v2"``,
+    matching one of their patterns. The release's facts (driver, GPUs) still apply.
 
 Anything else is refused, and so is anything not offered to the user: the
 message names what is offered, so a person can pick again.
@@ -16,31 +20,52 @@ message names what is offered, so a person can pick again.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from fnmatch import fnmatchcase
 from typing import Any
 
 from .catalog import Catalog, Release, Size
 
 OPTION_KEYS = ("release", "gpus", "size")
+IMAGE_KEY = "image"
 _MAX_SHOWN = 40
+
+_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+_HOST = r"[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?"
+#: A container image reference: [registry[:port]/]path[:tag][@sha256:digest].
+IMAGE_REFERENCE = re.compile(
+    rf"(?:{_HOST}(?:\.{_HOST})*(?::[0-9]+)?/)?{_COMPONENT}(?:/{_COMPONENT})*"
+    r"(?::\w[\w.-]{0,127})?(?:@sha256:[a-f0-9]{64})?",
+    re.ASCII,
+)
+_MAX_IMAGE = 255
 
 
 @dataclass(frozen=True)
 class Selection:
-    """A release and a size, both offered to the user."""
+    """A release and a size, both offered to the user, and an allowed image built on the
+    release if the user named one."""
 
     release: Release
     size: Size
+    image: str | None = None
 
     @property
     def label(self) -> str:
-        """The short, stable label: ``PyTorch 21.11 / 2 GPUs``."""
-        return f"{self.release.title} / {self.size.label}"
+        """The short, stable label: ``PyTorch 21.11 / 2 GPUs`` (and the user's image)."""
+        label = f"{self.release.title} / {self.size.label}"
+        return f"{label} ({self.image})" if self.image else label
+
+    def image_ref(self, registry: str) -> str:
+        """The image the server runs: the user's, else the release's."""
+        return self.image or self.release.image_ref(registry)
 
     def user_options(self) -> dict[str, str]:
         """The canonical ``user_options`` that select this again."""
-        return {"release": self.release.release, "size": self.size.name}
+        options = {"release": self.release.release, "size": self.size.name}
+        return options | ({IMAGE_KEY: self.image} if self.image else {})
 
 
 class SelectionError(ValueError):
@@ -114,8 +139,35 @@ def _pick_size(catalog: Catalog, options: Mapping[str, Any], groups: frozenset[s
     return default
 
 
-def resolve(catalog: Catalog, options: Any, groups: frozenset[str] = frozenset()) -> Selection:
+def _pick_image(value: Any, patterns: Sequence[str]) -> str | None:
+    if value is None or value == "":
+        return None
+    if (
+        not isinstance(value, str)
+        or len(value) > _MAX_IMAGE
+        or not IMAGE_REFERENCE.fullmatch(value)
+    ):
+        raise SelectionError(
+            f"Image {_shown(value)} is not an image reference such as "
+            "registry.example.org/team/pytorch:21.11-custom."
+        )
+    if not any(fnmatchcase(value, pattern) for pattern in patterns):
+        raise SelectionError(
+            f"Image {_shown(value)} is not allowed here; allowed: {', '.join(patterns)}."
+        )
+    return value
+
+
+def resolve(
+    catalog: Catalog,
+    options: Any,
+    groups: frozenset[str] = frozenset(),
+    image_patterns: Sequence[str] = (),
+) -> Selection:
     """The selection ``options`` asks for, for a user in ``groups``.
+
+    ``image_patterns`` (shell-style, e.g. ``registry.twcc.ai/lab-a/*``) allow the
+    ``image`` option; without them it is refused like any unknown key.
 
     Raises :class:`SelectionError` with a message for the user when the options
     are malformed, carry unknown keys, or name something not offered.
@@ -126,14 +178,15 @@ def resolve(catalog: Catalog, options: Any, groups: frozenset[str] = frozenset()
         raise SelectionError(
             'user_options must be an object such as {"release": "21.11", "gpus": 2}.'
         )
-    unknown = [k for k in options if k not in OPTION_KEYS]
+    keys = (*OPTION_KEYS, IMAGE_KEY) if image_patterns else OPTION_KEYS
+    unknown = [k for k in options if k not in keys]
     if unknown:
         shown = ", ".join(_shown(k) for k in unknown[:5])
-        raise SelectionError(
-            f"Unknown option(s) {shown}; the options are: {', '.join(OPTION_KEYS)}."
-        )
+        raise SelectionError(f"Unknown option(s) {shown}; the options are: {', '.join(keys)}.")
     return Selection(
-        _pick_release(catalog, options.get("release"), groups), _pick_size(catalog, options, groups)
+        _pick_release(catalog, options.get("release"), groups),
+        _pick_size(catalog, options, groups),
+        _pick_image(options.get(IMAGE_KEY), image_patterns) if image_patterns else None,
     )
 
 
