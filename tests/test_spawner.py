@@ -223,3 +223,51 @@ async def test_selection_label_names_what_the_server_runs(make_spawner, profiles
     assert spawner.selection_label == "PyTorch 21.11 / 2 GPUs"
     assert make_spawner(user_options={"release": "99.99"}).selection_label is None
     assert spawner.translate("home.running") == "Running"
+
+
+def starting_pod(ready: bool, init_exit: int | None = None) -> dict[str, Any]:
+    """A reflected server pod: running (ready or not), or with a finished init container."""
+    status: dict[str, Any] = {
+        "phase": "Running" if init_exit is None else "Pending",
+        "podIP": "10.1.2.3",
+        "containerStatuses": [{"name": "notebook", "ready": ready, "state": {"running": {}}}],
+    }
+    if init_exit is not None:
+        terminated = {"exitCode": init_exit, "reason": "Error"}
+        status["initContainerStatuses"] = [{"name": "env", "state": {"terminated": terminated}}]
+        del status["containerStatuses"]
+    ports = [{"name": "notebook-port", "containerPort": 8888}]
+    spec = {"containers": [{"name": "notebook", "ports": ports}]}
+    return {"metadata": {"name": "jupyter-alice"}, "spec": spec, "status": status}
+
+
+async def url_after_restart(make_spawner, pods: list[dict[str, Any] | None]) -> str:
+    """``get_url`` of a spawn taken over by a restarted hub, the pod going through ``pods``."""
+    from jupyterhub.objects import Server
+
+    spawner = make_spawner(watchdog_interval=0.01, start_timeout=5)
+    spawner.server = Server(ip="", port=4321, base_url="/user/alice/")  # a placeholder
+    seen = iter(pods)
+    last: list[dict[str, Any] | None] = [None]
+
+    def reflected() -> dict[str, Any] | None:
+        last[0] = next(seen, last[0])
+        return last[0]
+
+    async def watching() -> None:
+        pass
+
+    spawner._start_watching_pods = watching
+    spawner._reflected_pod = reflected
+    return await spawner.get_url()
+
+
+async def test_a_restarted_hub_gets_the_pods_url_once_the_pod_runs(make_spawner) -> None:
+    pods = [starting_pod(ready=False)] * 3 + [starting_pod(ready=True)]
+    assert await url_after_restart(make_spawner, pods) == "http://10.1.2.3:8888"
+
+
+@pytest.mark.parametrize("pod", [None, starting_pod(ready=False, init_exit=1)])
+async def test_a_pod_that_is_gone_or_failed_leaves_the_recorded_url(make_spawner, pod) -> None:
+    url = await url_after_restart(make_spawner, [pod])
+    assert url.endswith(":4321/user/alice/"), url

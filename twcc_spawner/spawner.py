@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import jupyterhub
 from jupyterhub.spawner import SpawnException
@@ -39,6 +39,8 @@ from .security import CONTAINER_SECURITY_CONTEXT, POD_SECURITY_CONTEXT, pod_secu
 from .selection import Selection, SelectionError, options_from_form, resolve
 from .storage import StoragePolicy, apply_storage
 from .watchdog import container_failure, unschedulable_message
+
+T = TypeVar("T")
 
 
 def spawn_refusal(message: str, *, reason: str, status_code: int = 400) -> SpawnException:
@@ -448,17 +450,52 @@ class TWCCSpawner(GpuPreflight, ApiRetry, KubeSpawner):
         return self._start_future
 
     async def _start_or_fail_fast(self) -> Any:
-        start = asyncio.ensure_future(self._start())
+        return await self._unless_pod_fails(self._start())
+
+    async def _unless_pod_fails(self, work: Awaitable[T]) -> T:
+        """``work``'s result, or :meth:`_watch_start`'s refusal if the pod fails first."""
+        task = asyncio.ensure_future(work)
         watch = asyncio.ensure_future(self._watch_start())
         try:
-            await asyncio.wait({start, watch}, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait({task, watch}, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            for task in (start, watch):
-                if not task.done():
-                    task.cancel()
-        if start.done() and not start.cancelled():
-            return start.result()
-        return watch.result()  # raises the failure
+            for pending in (task, watch):
+                if not pending.done():
+                    pending.cancel()
+        if task.done() and not task.cancelled():
+            return task.result()
+        return watch.result()  # type: ignore[return-value]  # raises the failure
+
+    async def get_url(self) -> str:
+        """The server's URL: the pod's address, once the pod runs.
+
+        JupyterHub asks this, when it starts, of each server in its database that
+        :meth:`poll` says is running or starting. A spawn still pending when the hub
+        stopped has only a placeholder address on record (the pod had none yet), and
+        JupyterHub would wait ``http_timeout`` on it, then stop a server that came up
+        fine. Waiting here (up to ``start_timeout``, ended early by a pod that is gone
+        or will never be ready) lets the restarted hub take the spawn back. A pod that
+        does not run leaves the recorded URL, which JupyterHub then gives up on.
+        """
+        await self._start_watching_pods()
+        try:
+            pod = await asyncio.wait_for(
+                self._unless_pod_fails(self._until_pod_runs()), self.start_timeout
+            )
+        except (TimeoutError, SpawnException) as e:
+            self.log.warning("%s: the pod did not start: %s", self._log_name, e)
+            pod = None
+        if pod is None:
+            return await super().get_url()
+        return self._get_pod_url(pod)
+
+    async def _until_pod_runs(self) -> dict[str, Any] | None:
+        """The reflected pod once it is running and ready; None if it is gone."""
+        while True:
+            pod = self._reflected_pod()
+            if pod is None or self.is_pod_running(pod):
+                return pod
+            await asyncio.sleep(self.watchdog_interval)
 
     def _reflected_pod(self) -> dict[str, Any] | None:
         """This server's pod as KubeSpawner's pod reflector last saw it."""
