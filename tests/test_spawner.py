@@ -191,6 +191,28 @@ async def test_form_posts_become_canonical_options(make_spawner) -> None:
     assert notebook(pod)["resources"]["limits"]["nvidia.com/gpu"] == "2"
 
 
+async def test_an_allowed_image_is_offered_in_the_form_and_runs(make_spawner) -> None:
+    image = "registry.twcc.ai/lab-a/torch:21.11-v2"
+    closed = make_spawner()
+    assert 'name="image"' not in await closed.get_options_form()
+    with pytest.raises(SpawnException, match="Unknown option"):
+        await spawn_pod(make_spawner(user_options={"release": "21.11", "image": image}))
+
+    spawner = make_spawner(allowed_images=["registry.twcc.ai/lab-a/*"])
+    form = await spawner.get_options_form()
+    assert 'name="image"' in form and "registry.twcc.ai/lab-a/*" in form
+    spawner.user_options = spawner.options_from_form(
+        {"release": ["21.11"], "size": ["c.xsuper"], "image": [image]}
+    )
+    pod = await spawn_pod(spawner)
+    container = notebook(pod)
+    assert container["image"] == image
+    assert container["resources"]["limits"]["nvidia.com/gpu"] == "2"
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["TWCC_RELEASE"] == "21.11"  # the release's checks and facts still apply
+    assert f'value="{image}"' in await spawner.get_options_form()  # preselected next time
+
+
 async def test_form_lists_releases_and_preselects_the_last_choice(make_spawner) -> None:
     spawner = make_spawner(user_options={"release": "21.11", "size": "c.xsuper"})
     form = await spawner.get_options_form()

@@ -29,7 +29,7 @@ from .admission import GpuPreflight
 from .apiretry import ApiRetry
 from .bootstrap import BootstrapPolicy, Strategy, apply_bootstrap
 from .catalog import Catalog, CatalogError
-from .form import render_form
+from .form import ImageField, render_form
 from .i18n import negotiate, translate
 from .podspec import GpuPodPolicy, apply_selection, require_node_terms
 from .profiles import Availability, always_available, build_profile_list
@@ -249,6 +249,18 @@ class TWCCSpawner(GpuPreflight, ApiRetry, KubeSpawner):
     def _storage_capacity_default(self) -> str:
         return "100Gi"
 
+    allowed_images = List(
+        Unicode(),
+        config=True,
+        help="""
+        Shell-style patterns of images users may name themselves (the ``image``
+        user option and a text field in the form), e.g.
+        ``["registry.twcc.ai/lab-a/*"]``. Such an image must be built on the
+        release picked with it: that release's driver and GPU checks apply.
+        Empty (the default): users can start catalog images only.
+        """,
+    )
+
     enforce_pod_security = Bool(
         True,
         config=True,
@@ -339,10 +351,13 @@ class TWCCSpawner(GpuPreflight, ApiRetry, KubeSpawner):
             node_selector=dict(self.gpu_node_selector),
         )
 
+    def _resolve(self, catalog: Catalog, options: Any) -> Selection:
+        return resolve(catalog, options, self.user_groups, self.allowed_images)
+
     def resolve_selection(self, options: Any) -> Selection:
         """The selection ``options`` asks for; a 400 refusal with the reason if none."""
         try:
-            return resolve(self.catalog(), options, self.user_groups)
+            return self._resolve(self.catalog(), options)
         except SelectionError as e:
             raise spawn_refusal(str(e), reason="invalid_selection") from e
 
@@ -367,23 +382,32 @@ class TWCCSpawner(GpuPreflight, ApiRetry, KubeSpawner):
     def selection_label(self) -> str | None:
         """``PyTorch 21.11 / 2 GPUs`` for the saved options, or ``None`` if not offered now."""
         try:
-            return resolve(self.catalog_source.get(), self.user_options, self.user_groups).label
+            return self._resolve(self.catalog_source.get(), self.user_options).label
         except (CatalogError, SelectionError):
             return None
+
+    def _preselected(self, catalog: Catalog) -> Selection | None:
+        try:
+            return self._resolve(catalog, self.user_options)
+        except SelectionError:
+            return None
+
+    def _catalog(self) -> Catalog:
+        try:
+            return self.catalog_source.get()
+        except CatalogError as e:
+            raise web.HTTPError(503, "The hub's image catalog is broken.") from e
 
     def _catalog_profile_list(
         self, spawner: TWCCSpawner, availability: Availability = always_available
     ) -> list[dict[str, Any]]:
-        try:
-            catalog = spawner.catalog_source.get()
-        except CatalogError as e:
-            raise web.HTTPError(503, "The hub's image catalog is broken.") from e
-        try:
-            preselect = resolve(catalog, spawner.user_options, spawner.user_groups)
-        except SelectionError:
-            preselect = None
+        catalog = spawner._catalog()
         return build_profile_list(
-            catalog, spawner.user_groups, preselect, spawner.locale, availability
+            catalog,
+            spawner.user_groups,
+            spawner._preselected(catalog),
+            spawner.locale,
+            availability,
         )
 
     @default("options_form")
@@ -392,7 +416,13 @@ class TWCCSpawner(GpuPreflight, ApiRetry, KubeSpawner):
 
     async def _render_catalog_form(self, spawner: TWCCSpawner) -> str:
         profile_list = self._catalog_profile_list(spawner, await spawner.form_availability())
-        return render_form(profile_list, spawner.locale, spawner.cluster_is_simulated())
+        preselected = spawner._preselected(spawner._catalog())
+        return render_form(
+            profile_list,
+            spawner.locale,
+            spawner.cluster_is_simulated(),
+            ImageField(tuple(spawner.allowed_images), preselected and preselected.image),
+        )
 
     @default("options_from_form")
     def _options_from_form_default(self) -> Any:
@@ -529,8 +559,10 @@ class TWCCSpawner(GpuPreflight, ApiRetry, KubeSpawner):
         """The selection, the preflight checks, then KubeSpawner's events and the checks
         inside the container as they happen."""
         if self.selection is not None:
-            image = self.selection.release.image_ref(self.image_registry)
-            yield {"progress": 1, "message": f"Starting {self.selection.label} ({image})"}
+            label = self.selection.label  # with the user's image, if they named one
+            if self.selection.image is None:
+                label += f" ({self.selection.image_ref(self.image_registry)})"
+            yield {"progress": 1, "message": f"Starting {label}"}
         async for event in self.preflight_progress():
             yield event
         async for event in merge(super().progress(), self._container_progress()):
