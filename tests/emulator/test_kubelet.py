@@ -146,6 +146,27 @@ async def test_sigkill_after_grace_and_shutdown_kills_children() -> None:
     assert not _alive(pids[1])
 
 
+async def test_a_pod_removed_outright_is_killed_at_once_and_its_name_reused(
+    emu: Emulator, api: CoreV1Api
+) -> None:
+    stubborn = [
+        sys.executable,
+        "-c",
+        "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(600)",
+    ]
+    await api.create_namespaced_pod(
+        "default", pod_manifest("lost", stubborn, gpus=1, terminationGracePeriodSeconds=600)
+    )
+    await emu.store.wait_for(lambda: _phase(emu, "lost") == "Running")
+    status = _pod(emu, "lost")["status"]["containerStatuses"][0]
+    pid = int(status["containerID"].split("/")[2])
+    emu.store.delete("pods", "default", "lost")  # its node is gone: no graceful deletion
+    await api.create_namespaced_pod("default", pod_manifest("lost", ["sleep", "60"], gpus=1))
+    # Within the wait's 10 s, though the old process ignores SIGTERM and had 600 s of grace.
+    await emu.store.wait_for(lambda: _phase(emu, "lost") == "Running")
+    assert not _alive(pid)
+
+
 async def test_missing_gpus_annotation(emu: Emulator, api: CoreV1Api) -> None:
     await api.patch_node(
         "gn1", {"metadata": {"annotations": {"twcc.ai/simulate-missing-gpus": "1"}}}

@@ -7,7 +7,8 @@ Deviations from a real kubelet: images are never pulled; only the first containe
 run one after the other before it, each to completion (their output is the log of
 ``?container=<name>``); ``restartPolicy`` is treated as ``Never``; probes other than an
 httpGet readinessProbe are ignored, and that one is polled quickly rather than every
-``periodSeconds``.
+``periodSeconds``. A pod removed from the store without a graceful deletion (as when
+its node is lost) has its processes killed at once.
 
 Images map to local roots (:mod:`.images`; by default the TWCC stand-ins of
 :mod:`.twcc_images`): container paths under a root, a volume mount or the
@@ -135,8 +136,9 @@ class Kubelet(Controller):
                 returncode, _ = await self._until_exit_or_deletion(runtime)
                 self._record_exit(runtime, returncode)
             await runtime.deleting.wait()
-            with contextlib.suppress(Exception):
-                self.store.delete("pods", *runtime.key)
+            pod = self.store.find("pods", *runtime.key)
+            if pod is not None and pod["metadata"]["uid"] == runtime.uid:
+                self.store.delete("pods", *runtime.key)  # not a new pod of the same name
         finally:
             if runtime.probe:
                 runtime.probe.cancel()
@@ -394,11 +396,16 @@ class Kubelet(Controller):
         return await exited, deleted
 
     async def _stop(self, runtime: _Runtime, exited: asyncio.Task[int]) -> None:
-        pod = self.store.find("pods", *runtime.key) or {"metadata": {}}
+        pod = self.store.find("pods", *runtime.key)
+        if pod is None or pod["metadata"]["uid"] != runtime.uid:
+            # Removed outright (perhaps replaced already): its node is lost, nothing
+            # shuts down gracefully.
+            self._kill_group(runtime, signal.SIGKILL)
+            await exited
+            return
         grace = pod["metadata"].get("deletionGracePeriodSeconds", 30)
-        if pod.get("spec"):
-            message = f"Stopping container {pod['spec']['containers'][0]['name']}"
-            record_event(self.store, pod, "Normal", "Killing", message, COMPONENT)
+        message = f"Stopping container {pod['spec']['containers'][0]['name']}"
+        record_event(self.store, pod, "Normal", "Killing", message, COMPONENT)
         self._kill_group(runtime, signal.SIGTERM)
         try:
             await asyncio.wait_for(asyncio.shield(exited), grace)
