@@ -5,7 +5,10 @@
 Starts the emulator, configurable-http-proxy and JupyterHub (as ``make demo``
 does), then runs ``--cycles`` spawn/stop cycles, ``--users`` at a time. Every
 ``--sample`` cycles it records the hub's resident memory, open file
-descriptors and child processes, and the emulator's pods. At the end it checks
+descriptors and child processes, and the emulator's pods and events. The
+emulator keeps events ``--event-ttl`` seconds (a real API server: one hour), so
+that the hub's event cache, which follows them, reaches its steady size within
+the run. At the end it checks
 that no pod, pod process or file descriptor is left over and that the hub's
 memory did not grow by more than ``--max-growth-mb`` after warm-up; it prints the
 figures as JSON and exits 1 if anything leaked. CI does not run it.
@@ -46,6 +49,7 @@ class Sample:
     fds: int
     hub_children: int
     pods: int
+    events: int
 
 
 @dataclass
@@ -87,21 +91,22 @@ def cycle(session: requests.Session, url: str, user: str, options: dict[str, Any
 
 
 def sample(hub: psutil.Process, emulator: Any, number: int) -> Sample:
-    async def count() -> int:
-        return len(list(emulator.emulator.store.items("pods")))
+    async def count(plural: str) -> int:
+        return len(list(emulator.emulator.store.items(plural)))
 
     return Sample(
         number,
         hub.memory_info().rss / 2**20,
         hub.num_fds(),
         len(hub.children(recursive=True)),
-        emulator.call(count()),
+        emulator.call(count("pods")),
+        emulator.call(count("events")),
     )
 
 
-def run(cycles: int, users: int, every: int, workdir: Path) -> Soak:
+def run(cycles: int, users: int, every: int, workdir: Path, event_ttl: float) -> Soak:
     soak = Soak(cycles, users)
-    with Emulator.in_thread(workdir=workdir / "emulator") as emulator:
+    with Emulator.in_thread(workdir=workdir / "emulator", event_ttl=event_ttl) as emulator:
         settings = HubSettings.throwaway(workdir / "hub", ROOT / "profiles")
         emulator.write_kubeconfig(settings.kubeconfig)
         hub = LocalHub(settings, log_dir=settings.state_dir)
@@ -175,9 +180,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--users", type=int, default=4)
     parser.add_argument("--sample", type=int, default=20, help="cycles between samples")
     parser.add_argument("--max-growth-mb", type=float, default=30.0)
+    parser.add_argument("--event-ttl", type=float, default=120.0, help="seconds")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="twcc-soak-") as tmp:
-        soak = run(args.cycles, args.users, args.sample, Path(tmp))
+        soak = run(args.cycles, args.users, args.sample, Path(tmp), args.event_ttl)
     report = verdict(soak, args.max_growth_mb)
     print(json.dumps(report, indent=2))
     return 0 if report["ok"] else 1

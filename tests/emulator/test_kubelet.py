@@ -11,6 +11,7 @@ from kubernetes_asyncio import client
 from kubernetes_asyncio.client import CoreV1Api
 
 from twcc_spawner.emulator import Emulator
+from twcc_spawner.emulator.events import expire_events
 
 from .conftest import pod_manifest
 
@@ -165,6 +166,17 @@ async def test_a_pod_removed_outright_is_killed_at_once_and_its_name_reused(
     # Within the wait's 10 s, though the old process ignores SIGTERM and had 600 s of grace.
     await emu.store.wait_for(lambda: _phase(emu, "lost") == "Running")
     assert not _alive(pid)
+
+
+async def test_events_expire_after_their_ttl(emu: Emulator, api: CoreV1Api) -> None:
+    await api.create_namespaced_pod("default", pod_manifest("e", gpus=1))
+    await emu.store.wait_for(lambda: _phase(emu, "e") == "Running")
+    assert list(emu.store.items("events"))  # Scheduled, Pulled, Started
+    assert expire_events(emu.store, ttl=3600) == 0
+    old = next(emu.store.items("events"))
+    old["metadata"]["creationTimestamp"] = "2026-01-01T00:00:00Z"
+    assert expire_events(emu.store, ttl=3600) == 1
+    assert old["metadata"]["name"] not in {e["metadata"]["name"] for e in emu.store.items("events")}
 
 
 async def test_missing_gpus_annotation(emu: Emulator, api: CoreV1Api) -> None:

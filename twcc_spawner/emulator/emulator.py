@@ -16,6 +16,7 @@ import yaml
 from aiohttp import web
 
 from .cluster import load_cluster, node_objects
+from .events import expire_events_forever
 from .faults import Faults
 from .images import SimulatedImages
 from .kubelet import Kubelet
@@ -39,6 +40,8 @@ class Emulator:
     TWCC V100 cluster. ``workdir`` holds pod files and PVC data; a temporary directory
     is created (and removed on stop) when it is None. ``images`` maps image references
     to local roots (:mod:`.images`); None gives the TWCC stand-ins (:mod:`.twcc_images`).
+    Events are deleted ``event_ttl`` seconds after they are recorded (kube-apiserver's
+    ``--event-ttl``, one hour by default).
     """
 
     def __init__(
@@ -49,6 +52,7 @@ class Emulator:
         workdir: str | Path | None = None,
         history_size: int = 1000,
         images: SimulatedImages | None = None,
+        event_ttl: float = 3600.0,
     ) -> None:
         self.cluster = load_cluster(cluster)
         self.host = host
@@ -57,6 +61,7 @@ class Emulator:
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix="twcc-emulator-"))
         self.history_size = history_size
         self.images = images
+        self.event_ttl = event_ttl
         self.faults = Faults()
         self.store: Store
         self.kubelet: Kubelet
@@ -90,6 +95,7 @@ class Emulator:
         self._tasks = [
             asyncio.create_task(Scheduler(self.store).run()),
             asyncio.create_task(self.kubelet.run()),
+            asyncio.create_task(expire_events_forever(self.store, self.event_ttl)),
         ]
         self.server = ApiServer(self.store, self.faults, self.kubelet.pod_logs)
         self._runner = web.AppRunner(

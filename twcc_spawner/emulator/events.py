@@ -1,10 +1,14 @@
-"""Recording core/v1 Events about pods, as the scheduler and kubelet do."""
+"""Recording core/v1 Events about pods, as the scheduler and kubelet do, and expiring them."""
 
 from __future__ import annotations
 
+import asyncio
 import secrets
+from datetime import UTC, datetime, timedelta
 
 from .store import Obj, Store, now
+
+_TIMESTAMP = "%Y-%m-%dT%H:%M:%SZ"
 
 
 def record_event(
@@ -42,3 +46,24 @@ def record_event(
             "count": 1,
         },
     )
+
+
+def expire_events(store: Store, ttl: float) -> int:
+    """Delete the Events created more than ``ttl`` seconds ago; returns how many."""
+    cutoff = datetime.now(UTC) - timedelta(seconds=ttl)
+    expired = [
+        event["metadata"]
+        for event in store.items("events")
+        if datetime.strptime(event["metadata"]["creationTimestamp"], _TIMESTAMP).replace(tzinfo=UTC)
+        < cutoff
+    ]
+    for meta in expired:
+        store.delete("events", meta["namespace"], meta["name"])
+    return len(expired)
+
+
+async def expire_events_forever(store: Store, ttl: float) -> None:
+    """Keep Events for ``ttl`` seconds, as kube-apiserver's ``--event-ttl`` does."""
+    while True:
+        await asyncio.sleep(min(ttl / 4, 60.0))
+        expire_events(store, ttl)
