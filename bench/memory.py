@@ -11,13 +11,22 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
-import resource
 import sys
+from pathlib import Path
 
 import psutil
 
 from .hub import make_spawner, reset
 from .workload import SHIPPED_PROFILES
+
+
+def _peak_rss() -> int:
+    """This process's peak RSS in bytes (``VmHWM``; ``ru_maxrss`` would carry over the
+    parent's peak across fork and exec)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    raise RuntimeError("no VmHWM in /proc/self/status")
 
 
 async def measure(variant: str, url: str) -> dict[str, float]:
@@ -31,7 +40,7 @@ async def measure(variant: str, url: str) -> dict[str, float]:
         await spawner.cluster_watch().wait_synced(600)
     gc.collect()
     after = process.memory_info().rss
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    peak = _peak_rss()
     await reset()
     mib = 1024 * 1024
     return {

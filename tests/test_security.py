@@ -63,4 +63,9 @@ async def test_a_setting_that_reopens_a_hole_stops_the_spawn(
     assert "tell the operators" in info.value.jupyterhub_message
 
     relaxed = make_spawner(user_options={"release": "22.02"}, enforce_pod_security=False, **config)
-    assert problem in "; ".join(pod_security_problems(await pod_of(relaxed)))
+    manifest = await pod_of(relaxed)
+    assert problem in "; ".join(pod_security_problems(manifest))
+    # The spawner checks KubeSpawner's V1Pod itself: the same verdict as on the manifest.
+    assert pod_security_problems(await relaxed.get_pod_manifest()) == pod_security_problems(
+        manifest
+    )

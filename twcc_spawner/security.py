@@ -21,34 +21,52 @@ CONTAINER_SECURITY_CONTEXT: Mapping[str, Any] = {
 POD_SECURITY_CONTEXT: Mapping[str, Any] = {"seccompProfile": {"type": "RuntimeDefault"}}
 
 
-def _container_problems(container: Mapping[str, Any]) -> Iterator[str]:
-    name = container.get("name")
-    context = container.get("securityContext") or {}
-    if context.get("privileged"):
+_ATTRIBUTES: dict[tuple[type, str], str] = {}
+
+
+def _get(obj: Any, key: str) -> Any:
+    """Field ``key`` (as the API names it) of a manifest dict or a kubernetes model."""
+    if obj is None:
+        return None
+    if isinstance(obj, Mapping):
+        return obj.get(key)
+    kind = type(obj)
+    attribute = _ATTRIBUTES.get((kind, key))
+    if attribute is None:
+        names = getattr(kind, "attribute_map", {})
+        attribute = _ATTRIBUTES[kind, key] = next((a for a, k in names.items() if k == key), "")
+    return getattr(obj, attribute, None) if attribute else None
+
+
+def _container_problems(container: Any) -> Iterator[str]:
+    name = _get(container, "name")
+    context = _get(container, "securityContext")
+    if _get(context, "privileged"):
         yield f"container {name!r} is privileged"
-    if context.get("allowPrivilegeEscalation") is not False:
+    if _get(context, "allowPrivilegeEscalation") is not False:
         yield f"container {name!r} may escalate privileges"
-    capabilities = context.get("capabilities") or {}
-    if "ALL" not in (capabilities.get("drop") or []):
+    capabilities = _get(context, "capabilities")
+    if "ALL" not in (_get(capabilities, "drop") or []):
         yield f"container {name!r} does not drop all capabilities"
-    if capabilities.get("add"):
-        yield f"container {name!r} adds capabilities {', '.join(capabilities['add'])}"
+    if added := _get(capabilities, "add"):
+        yield f"container {name!r} adds capabilities {', '.join(added)}"
 
 
-def pod_security_problems(pod: Mapping[str, Any]) -> list[str]:
-    """What in a pod manifest (as the API sees it) breaks the user-pod security rules."""
-    spec = pod.get("spec") or {}
-    problems = [f"{key} is set" for key in ("hostNetwork", "hostPID", "hostIPC") if spec.get(key)]
+def pod_security_problems(pod: Any) -> list[str]:
+    """What in a pod (a manifest dict, or the V1Pod KubeSpawner builds) breaks the
+    user-pod security rules."""
+    spec = _get(pod, "spec")
+    problems = [f"{key} is set" for key in ("hostNetwork", "hostPID", "hostIPC") if _get(spec, key)]
     problems += [
-        f"volume {volume.get('name')!r} is a hostPath"
-        for volume in spec.get("volumes") or []
-        if "hostPath" in volume
+        f"volume {_get(volume, 'name')!r} is a hostPath"
+        for volume in _get(spec, "volumes") or []
+        if _get(volume, "hostPath") is not None
     ]
-    if spec.get("automountServiceAccountToken") is not False:
+    if _get(spec, "automountServiceAccountToken") is not False:
         problems.append("the service-account token is mounted")
-    seccomp = ((spec.get("securityContext") or {}).get("seccompProfile") or {}).get("type")
+    seccomp = _get(_get(_get(spec, "securityContext"), "seccompProfile"), "type")
     if seccomp not in ("RuntimeDefault", "Localhost"):
         problems.append("no seccomp profile (RuntimeDefault) is set")
-    for container in [*(spec.get("initContainers") or []), *(spec.get("containers") or [])]:
+    for container in [*(_get(spec, "initContainers") or []), *(_get(spec, "containers") or [])]:
         problems.extend(_container_problems(container))
     return problems

@@ -459,7 +459,7 @@ class TWCCSpawner(GpuPreflight, ApiRetry, KubeSpawner):
         pod = apply_storage(pod, self.storage_policy())
         pod = apply_bootstrap(pod, self.selection, self.bootstrap_policy(self.selection))
         pod = require_node_terms(pod, self.preflight_terms)
-        problems = pod_security_problems(self.api.api_client.sanitize_for_serialization(pod))
+        problems = pod_security_problems(pod)
         if self.enforce_pod_security and problems:
             raise spawn_refusal(
                 "The hub's pod settings break the pod security rules "
