@@ -20,7 +20,6 @@ import argparse
 import json
 import sys
 import tempfile
-import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +31,8 @@ import requests
 from twcc_spawner.demo_config import HubSettings
 from twcc_spawner.emulator import Emulator
 from twcc_spawner.local_hub import LocalHub
+
+from .cycle import CycleFailed, spawn_and_stop
 
 ROOT = Path(__file__).resolve().parents[1]
 OPTIONS = [
@@ -60,33 +61,12 @@ class Soak:
     failures: list[str] = field(default_factory=list)
 
 
-def wait(predicate: Any, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise TimeoutError(what)
-        time.sleep(0.05)
-
-
 def cycle(session: requests.Session, url: str, user: str, options: dict[str, Any]) -> str | None:
     """Start a server, wait until it is ready, stop it; an error message or None."""
-    api = f"{url}/hub/api/users/{user}"
-    response = session.post(f"{api}/server", json={"user_options": options}, timeout=60)
-    if response.status_code not in (201, 202):
-        return f"{user} start: {response.status_code} {response.text[:200]}"
-
-    def ready() -> bool:
-        model = session.get(api, timeout=30).json()["servers"].get("")
-        if model is None:
-            raise RuntimeError(f"{user}: spawn failed")
-        return bool(model["ready"])
-
     try:
-        wait(ready, 90, f"{user} ready")
-    except (RuntimeError, TimeoutError) as e:
+        spawn_and_stop(session, url, user, options, timeout=90)
+    except CycleFailed as e:
         return str(e)
-    session.delete(f"{api}/server", timeout=60)
-    wait(lambda: session.get(api, timeout=30).json()["servers"] == {}, 60, f"{user} stopped")
     return None
 
 

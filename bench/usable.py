@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import shutil
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
@@ -31,12 +30,12 @@ from twcc_spawner.demo_config import HubSettings
 from twcc_spawner.emulator import Emulator
 from twcc_spawner.local_hub import LocalHub
 
+from .cycle import spawn_and_stop
 from .hub import VARIANTS
 from .stats import summary
 from .workload import GPU_RESOURCE, SHIPPED_PROFILES, static_profile_list
 
 RELEASE, GPUS = "21.11", 2
-POLL_SECONDS = 0.05
 
 
 def kube_settings(profiles: Path) -> dict[str, Any]:
@@ -71,42 +70,11 @@ class Hub:
         self.session = requests.Session()
         self.session.headers["Authorization"] = f"token {settings.admin_token}"
 
-    def _until(self, predicate: Any, timeout: float, what: str) -> None:
-        deadline = time.monotonic() + timeout
-        while not predicate():
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{self.variant}: {what}")
-            time.sleep(POLL_SECONDS)
-
     def time_to_usable(self, name: str) -> float:
         """Seconds from the spawn request to the server answering through the proxy."""
-        url = self.settings.url
-        api = f"{url}/hub/api/users/{name}"
-        self.session.post(api, timeout=30)
-        started = time.monotonic()
-        response = self.session.post(
-            f"{api}/server", json={"user_options": user_options(self.variant)}, timeout=60
-        )
-        response.raise_for_status()
-
-        def usable() -> bool:
-            model = self.session.get(api, timeout=30).json()["servers"].get("")
-            if model is None:
-                raise RuntimeError(f"{self.variant}: the spawn of {name} failed")
-            if not model["ready"]:
-                return False
-            status = self.session.get(
-                f"{url}/user/{name}/api/status", timeout=30, allow_redirects=False
-            )
-            return status.status_code == 200
-
-        self._until(usable, 120, f"{name} usable")
-        elapsed = time.monotonic() - started
-        self.session.delete(f"{api}/server", timeout=60)
-        self._until(
-            lambda: self.session.get(api, timeout=30).json()["servers"] == {}, 60, f"{name} stop"
-        )
-        return elapsed
+        self.session.post(f"{self.settings.url}/hub/api/users/{name}", timeout=30)
+        options = user_options(self.variant)
+        return spawn_and_stop(self.session, self.settings.url, name, options, through_proxy=True)
 
 
 @contextmanager
