@@ -26,7 +26,7 @@ class Config:
     quick: bool
     spawn_nodes: int = 1000
     spawn_pods_per_node: int = 20
-    spawn_rounds: int = 30
+    spawn_rounds: int = 60
     forms: tuple[tuple[int, int], ...] = ((15, 4), (200, 8))
     form_rounds: int = 20
     verdict_nodes: tuple[int, ...] = (10, 100, 1000, 5000)
