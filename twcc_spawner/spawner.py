@@ -398,25 +398,29 @@ class TWCCSpawner(GpuPreflight, ApiRetry, KubeSpawner):
         except CatalogError as e:
             raise web.HTTPError(503, "The hub's image catalog is broken.") from e
 
+    def _profiles_and_preselection(
+        self, availability: Availability
+    ) -> tuple[list[dict[str, Any]], Selection | None]:
+        """The form's profile list and the saved selection it preselects (if still offered)."""
+        catalog = self._catalog()
+        preselected = self._preselected(catalog)
+        profiles = build_profile_list(
+            catalog, self.user_groups, preselected, self.locale, availability
+        )
+        return profiles, preselected
+
     def _catalog_profile_list(
         self, spawner: TWCCSpawner, availability: Availability = always_available
     ) -> list[dict[str, Any]]:
-        catalog = spawner._catalog()
-        return build_profile_list(
-            catalog,
-            spawner.user_groups,
-            spawner._preselected(catalog),
-            spawner.locale,
-            availability,
-        )
+        return spawner._profiles_and_preselection(availability)[0]
 
     @default("options_form")
     def _options_form_default(self) -> Any:
         return self._render_catalog_form
 
     async def _render_catalog_form(self, spawner: TWCCSpawner) -> str:
-        profile_list = self._catalog_profile_list(spawner, await spawner.form_availability())
-        preselected = spawner._preselected(spawner._catalog())
+        availability = await spawner.form_availability()
+        profile_list, preselected = spawner._profiles_and_preselection(availability)
         return render_form(
             profile_list,
             spawner.locale,

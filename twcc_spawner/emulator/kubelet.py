@@ -136,9 +136,8 @@ class Kubelet(Controller):
                 returncode, _ = await self._until_exit_or_deletion(runtime)
                 self._record_exit(runtime, returncode)
             await runtime.deleting.wait()
-            pod = self.store.find("pods", *runtime.key)
-            if pod is not None and pod["metadata"]["uid"] == runtime.uid:
-                self.store.delete("pods", *runtime.key)  # not a new pod of the same name
+            if self._own_pod(runtime) is not None:  # not a new pod of the same name
+                self.store.delete("pods", *runtime.key)
         finally:
             if runtime.probe:
                 runtime.probe.cancel()
@@ -312,9 +311,15 @@ class Kubelet(Controller):
             status["phase"] = "Failed"
             self._set_ready(pod, False, "PodFailed")
 
-    def _write_status(self, runtime: _Runtime, mutate: Callable[[Obj], None]) -> None:
+    def _own_pod(self, runtime: _Runtime) -> Obj | None:
+        """A copy of ``runtime``'s pod, or None if it is gone (or replaced by one of the same
+        name)."""
         pod = self.store.find("pods", *runtime.key)
-        if pod is None or pod["metadata"]["uid"] != runtime.uid:
+        return pod if pod is not None and pod["metadata"]["uid"] == runtime.uid else None
+
+    def _write_status(self, runtime: _Runtime, mutate: Callable[[Obj], None]) -> None:
+        pod = self._own_pod(runtime)
+        if pod is None:
             return
         mutate(pod)
         self.store.update("pods", pod)
@@ -396,8 +401,8 @@ class Kubelet(Controller):
         return await exited, deleted
 
     async def _stop(self, runtime: _Runtime, exited: asyncio.Task[int]) -> None:
-        pod = self.store.find("pods", *runtime.key)
-        if pod is None or pod["metadata"]["uid"] != runtime.uid:
+        pod = self._own_pod(runtime)
+        if pod is None:
             # Removed outright (perhaps replaced already): its node is lost, nothing
             # shuts down gracefully.
             self._kill_group(runtime, signal.SIGKILL)
