@@ -28,7 +28,7 @@ $(CHROMIUM):
 install: $(VENV)/.installed $(CHP)
 
 demo: install
-	PATH="$(CURDIR)/node_modules/.bin:$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m twcc_spawner.demo
+	PATH="$(CURDIR)/node_modules/.bin:$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m twcc_spawner.simulated.demo
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check twcc_spawner tests docs bench jupyterhub_config.py

@@ -19,10 +19,10 @@ import sys
 
 from aiohttp import web
 
-from twcc_spawner.emulator.emulator import NAMESPACES
-from twcc_spawner.emulator.faults import Faults
-from twcc_spawner.emulator.server import ApiServer
-from twcc_spawner.emulator.store import Store
+from twcc_spawner.simulated.emulator.emulator import NAMESPACES
+from twcc_spawner.simulated.emulator.faults import Faults
+from twcc_spawner.simulated.emulator.server import ApiServer
+from twcc_spawner.simulated.emulator.store import Store
 
 from . import workload
 

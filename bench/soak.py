@@ -28,9 +28,9 @@ from typing import Any
 import psutil
 import requests
 
-from twcc_spawner.demo_config import HubSettings
-from twcc_spawner.emulator import Emulator
-from twcc_spawner.local_hub import LocalHub
+from twcc_spawner.simulated.demo_config import HubSettings
+from twcc_spawner.simulated.emulator import Emulator
+from twcc_spawner.simulated.local_hub import LocalHub
 
 from .cycle import CycleFailed, spawn_and_stop
 

@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from twcc_spawner import TWCCSpawner
-from twcc_spawner.clusterstate import ClusterState
-from twcc_spawner.preflight import Cluster, run_checks
+from twcc_spawner.preflight.clusterstate import ClusterState
+from twcc_spawner.preflight.preflight import Cluster, run_checks
 from twcc_spawner.selection import resolve
 
 from . import workload

@@ -15,7 +15,7 @@ from typing import Any
 import yaml
 
 from twcc_spawner.catalog import Catalog
-from twcc_spawner.emulator.cluster import node_objects
+from twcc_spawner.simulated.emulator.cluster import node_objects
 
 SHIPPED_PROFILES = Path(__file__).resolve().parent.parent / "profiles"
 GPUS_PER_NODE = 8

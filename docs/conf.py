@@ -7,8 +7,8 @@ from kubespawner import KubeSpawner
 
 from twcc_spawner import TWCCSpawner
 from twcc_spawner.catalog import load_catalog, schema
-from twcc_spawner.catalog_doc import catalog_markdown
-from twcc_spawner.schema_doc import FILES, schema_markdown
+from twcc_spawner.tools.catalog_doc import catalog_markdown
+from twcc_spawner.tools.schema_doc import FILES, schema_markdown
 
 ROOT = Path(__file__).resolve().parent.parent
 

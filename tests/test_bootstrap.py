@@ -13,7 +13,7 @@ from kubernetes_validate.utils import latest_version
 
 from twcc_spawner.bootstrap import BootstrapPolicy, apply_bootstrap, start_script
 from twcc_spawner.bootstrap.container import kubelet_escape
-from twcc_spawner.emulator.environment import expand
+from twcc_spawner.simulated.emulator.environment import expand
 
 K8S_VERSION = latest_version()
 

@@ -29,8 +29,8 @@ from kubernetes_asyncio import client
 from kubernetes_asyncio.client import ApiClient
 
 from twcc_spawner.catalog import load_catalog
-from twcc_spawner.emulator import Emulator
-from twcc_spawner.emulator.twcc_images import twcc_images
+from twcc_spawner.simulated.emulator import Emulator
+from twcc_spawner.simulated.emulator.twcc_images import twcc_images
 
 TOKEN = "simulated-hub-token"
 PREFIX = "/user/alice/"

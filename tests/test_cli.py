@@ -14,15 +14,15 @@ import yaml
 from kubernetes_validate.utils import latest_version
 
 from twcc_spawner.catalog import load_catalog
-from twcc_spawner.deploy import idle_culler_service
-from twcc_spawner.scaffold import ScaffoldError, add_release
+from twcc_spawner.tools.deploy import idle_culler_service
+from twcc_spawner.tools.scaffold import ScaffoldError, add_release
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def twcc_profiles(*args: str | Path, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "twcc_spawner.cli", *map(str, args)],
+        [sys.executable, "-m", "twcc_spawner.tools.cli", *map(str, args)],
         capture_output=True,
         text=True,
         cwd=cwd,

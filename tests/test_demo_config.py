@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from twcc_spawner import demo
-from twcc_spawner.demo_config import (
+from twcc_spawner.simulated import demo
+from twcc_spawner.simulated.demo_config import (
     ADMIN_SERVICE,
     ANNOUNCEMENT,
     HubSettings,

@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from twcc_spawner.catalog import Driver, load_catalog
-from twcc_spawner.gfd import (
+from twcc_spawner.preflight.gfd import (
     DRIVER_KEYS,
     Labelling,
     and_terms,

@@ -16,7 +16,7 @@ from kubernetes_asyncio.client import ApiClient
 from kubespawner import KubeSpawner
 
 from twcc_spawner import TWCCSpawner
-from twcc_spawner.emulator import Emulator, FaultRule
+from twcc_spawner.simulated.emulator import Emulator, FaultRule
 
 V100 = {"product": "Tesla-V100-SXM2-32GB", "family": "volta", "compute": "7.0"}
 TAINT = {"key": "nvidia.com/gpu", "value": "present", "effect": "NoSchedule"}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from twcc_spawner.catalog import schema
-from twcc_spawner.schema_doc import FILES, schema_markdown
+from twcc_spawner.tools.schema_doc import FILES, schema_markdown
 
 
 def test_every_key_has_a_heading_with_its_description_and_constraints() -> None:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import jupyterhub
 
-from twcc_spawner.emulator.twcc_images import build_server_env
+from twcc_spawner.simulated.emulator.twcc_images import build_server_env
 
 SCRIPT = Path(__file__).resolve().parent.parent / "images" / "server-env" / "server_env.py"
 

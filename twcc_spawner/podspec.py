@@ -28,7 +28,7 @@ from kubernetes_asyncio.client import (
 )
 from kubespawner.utils import get_k8s_model
 
-from .gfd import Term
+from .preflight.gfd import Term
 from .selection import Selection
 
 SHM_VOLUME = "twcc-dshm"

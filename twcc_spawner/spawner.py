@@ -25,13 +25,13 @@ from tornado import web
 from traitlets import Bool, Dict, Enum, Float, Integer, List, Unicode, default
 
 from . import metrics
-from .admission import GpuPreflight
 from .apiretry import ApiRetry
 from .bootstrap import BootstrapPolicy, Strategy, apply_bootstrap
 from .catalog import Catalog, CatalogError
 from .form import ImageField, render_form
 from .i18n import negotiate, translate
 from .podspec import GpuPodPolicy, apply_selection, require_node_terms
+from .preflight.admission import GpuPreflight
 from .profiles import Availability, always_available, build_profile_list
 from .progress import container_running, merge, start_script_steps
 from .reload import CatalogSource

@@ -10,8 +10,8 @@ from typing import Any
 import requests
 
 from twcc_spawner.catalog import Catalog, load_catalog
-from twcc_spawner.emulator.emulator import ThreadedEmulator
-from twcc_spawner.emulator.store import Change, Obj
+from twcc_spawner.simulated.emulator.emulator import ThreadedEmulator
+from twcc_spawner.simulated.emulator.store import Change, Obj
 
 from .conftest import GPU, ROOT
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from twcc_spawner.local_hub import LocalHub
+from twcc_spawner.simulated.local_hub import LocalHub
 
 from .conftest import v100_cluster
 

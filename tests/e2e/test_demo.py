@@ -1,4 +1,4 @@
-"""``make demo`` (``python -m twcc_spawner.demo``): log in, start a server, Ctrl-C."""
+"""``make demo`` (``python -m twcc_spawner.simulated.demo``): log in, start a server, Ctrl-C."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import psutil
 import pytest
 import requests
 
-from twcc_spawner.demo_config import ANNOUNCEMENT, free_port
+from twcc_spawner.simulated.demo_config import ANNOUNCEMENT, free_port
 
 from .conftest import ROOT, eventually
 
@@ -49,7 +49,13 @@ def test_demo_serves_a_simulated_hub_and_ctrl_c_stops_every_process(tmp_path: Pa
     port = free_port()
     log = tmp_path / "demo.log"
     env = {**os.environ, "TWCC_DEMO_PORT": str(port), "TWCC_DEMO_PASSWORD": PASSWORD}
-    argv = [sys.executable, "-m", "twcc_spawner.demo", "--profiles-dir", str(ROOT / "profiles")]
+    argv = [
+        sys.executable,
+        "-m",
+        "twcc_spawner.simulated.demo",
+        "--profiles-dir",
+        str(ROOT / "profiles"),
+    ]
     with log.open("wb") as output:
         demo = subprocess.Popen(
             argv, cwd=tmp_path, env=env, stdout=output, stderr=subprocess.STDOUT

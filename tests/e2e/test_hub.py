@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from twcc_spawner.local_hub import LocalHub
+from twcc_spawner.simulated.local_hub import LocalHub
 
 from .conftest import GPU, Cluster, HubApi, eventually, v100_cluster
 

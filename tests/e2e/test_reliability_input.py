@@ -17,8 +17,8 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from twcc_spawner.emulator.emulator import ThreadedEmulator
-from twcc_spawner.local_hub import LocalHub
+from twcc_spawner.simulated.emulator.emulator import ThreadedEmulator
+from twcc_spawner.simulated.local_hub import LocalHub
 
 from .conftest import HubApi, eventually
 from .reliability import CATALOG, PodRecorder, browser_login, check_pod_in_catalog

@@ -23,10 +23,10 @@ from pathlib import Path
 import pytest
 import requests
 
-from twcc_spawner.emulator import FaultRule
-from twcc_spawner.emulator.emulator import ThreadedEmulator
-from twcc_spawner.emulator.store import Change
-from twcc_spawner.local_hub import LocalHub
+from twcc_spawner.simulated.emulator import FaultRule
+from twcc_spawner.simulated.emulator.emulator import ThreadedEmulator
+from twcc_spawner.simulated.emulator.store import Change
+from twcc_spawner.simulated.local_hub import LocalHub
 
 from .conftest import Cluster, HubApi, eventually, v100_cluster
 

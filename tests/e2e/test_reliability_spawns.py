@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from twcc_spawner.demo_config import HubSettings
-from twcc_spawner.emulator import FaultRule
-from twcc_spawner.emulator.emulator import ThreadedEmulator
-from twcc_spawner.local_hub import LocalHub
+from twcc_spawner.simulated.demo_config import HubSettings
+from twcc_spawner.simulated.emulator import FaultRule
+from twcc_spawner.simulated.emulator.emulator import ThreadedEmulator
+from twcc_spawner.simulated.local_hub import LocalHub
 
 from .conftest import GPU, Cluster, HubApi, eventually
 from .reliability import PodRecorder, check_pod_in_catalog

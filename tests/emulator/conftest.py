@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from kubernetes_asyncio import client
 
-from twcc_spawner.emulator import Emulator
+from twcc_spawner.simulated.emulator import Emulator
 
 GPU = "Tesla-V100-SXM2-32GB"
 

@@ -8,9 +8,9 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from kubernetes_asyncio.client import ApiException, CoreV1Api, VersionApi
 
-from twcc_spawner.emulator.faults import Faults
-from twcc_spawner.emulator.server import ApiServer
-from twcc_spawner.emulator.store import Store
+from twcc_spawner.simulated.emulator.faults import Faults
+from twcc_spawner.simulated.emulator.server import ApiServer
+from twcc_spawner.simulated.emulator.store import Store
 
 from .conftest import pod_manifest
 

@@ -12,13 +12,21 @@ import yaml
 from kubernetes_asyncio import client, config
 from kubernetes_asyncio.client import ApiException
 
-from twcc_spawner.emulator import Emulator, FaultRule
+from twcc_spawner.simulated.emulator import Emulator, FaultRule
 
 
 def test_cli_serves_until_sigterm(tmp_path: Path) -> None:
     kubeconfig = tmp_path / "kubeconfig"
     process = subprocess.Popen(
-        [sys.executable, "-m", "twcc_spawner.emulator", "--port", "0", "--kubeconfig", kubeconfig],
+        [
+            sys.executable,
+            "-m",
+            "twcc_spawner.simulated.emulator",
+            "--port",
+            "0",
+            "--kubeconfig",
+            kubeconfig,
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

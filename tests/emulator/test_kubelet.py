@@ -10,8 +10,8 @@ from pathlib import Path
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client import CoreV1Api
 
-from twcc_spawner.emulator import Emulator
-from twcc_spawner.emulator.events import expire_events
+from twcc_spawner.simulated.emulator import Emulator
+from twcc_spawner.simulated.emulator.events import expire_events
 
 from .conftest import pod_manifest
 

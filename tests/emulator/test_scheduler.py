@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from kubernetes_asyncio.client import CoreV1Api
 
-from twcc_spawner.emulator import Emulator
+from twcc_spawner.simulated.emulator import Emulator
 
 from .conftest import pod_manifest
 

@@ -9,7 +9,7 @@ import pytest
 from kubernetes_asyncio import client, watch
 from kubernetes_asyncio.client import ApiException, CoreV1Api
 
-from twcc_spawner.emulator import Emulator
+from twcc_spawner.simulated.emulator import Emulator
 
 from .conftest import SMALL_CLUSTER, eventually
 

@@ -17,9 +17,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .catalog import Catalog, Release
-from .podspec import GpuPodPolicy
-from .quantity import parse_quantity
+from ..catalog import Catalog, Release
+from ..podspec import GpuPodPolicy
+from ..quantity import parse_quantity
 
 PREPULLER_NAME = "twcc-image-prepuller"
 PAUSE_IMAGE = "registry.k8s.io/pause:3.10"

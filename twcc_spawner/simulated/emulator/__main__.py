@@ -1,4 +1,4 @@
-"""``python -m twcc_spawner.emulator``: run the emulator until SIGINT/SIGTERM."""
+"""``python -m twcc_spawner.simulated.emulator``: run the emulator until SIGINT/SIGTERM."""
 
 from __future__ import annotations
 

@@ -24,7 +24,7 @@ import itertools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from .catalog import Driver, Release
+from ..catalog import Driver, Release
 
 #: A node-selector requirement: (key, operator, values), as in ``matchExpressions``.
 Requirement = tuple[str, str, tuple[str, ...]]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 
-from ..quantity import parse_quantity
+from ...quantity import parse_quantity
 from .controller import Controller
 from .events import record_event
 from .scheduling import (

@@ -39,7 +39,7 @@ def port_is_free(port: int) -> bool:
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m twcc_spawner.demo",
+        prog="python -m twcc_spawner.simulated.demo",
         description="JupyterHub with TWCCSpawner on a SIMULATED Kubernetes cluster",
     )
     parser.add_argument(

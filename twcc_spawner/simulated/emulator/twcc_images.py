@@ -20,7 +20,7 @@ from pathlib import Path
 
 import jupyterhub
 
-from ..bootstrap.container import IMAGE_ENV_DIR
+from ...bootstrap.container import IMAGE_ENV_DIR
 from .images import ImageRule, RootBuilder, SimulatedImages
 
 #: The manifest every server environment carries at its top.
@@ -144,7 +144,7 @@ def _server_env_root(root: Path) -> None:
 
 def catalog_images(profiles_dir: Path) -> SimulatedImages:
     """:func:`twcc_images` whose stub torch reports each release's PyTorch from the catalog."""
-    from ..catalog import load_catalog
+    from ...catalog import load_catalog
 
     catalog = load_catalog(profiles_dir)
     return twcc_images({r.release: r.pytorch for r in catalog.releases})

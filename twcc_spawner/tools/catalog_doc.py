@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from .catalog import Catalog, Release
-from .profiles import size_summary
+from ..catalog import Catalog, Release
+from ..profiles import size_summary
 
 
 def _fact(release: Release, field: str) -> str:

@@ -25,8 +25,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
+from ..quantity import parse_quantity
 from .gfd import Labelling, NodeGpu, Term, and_terms, node_gpu, terms_match
-from .quantity import parse_quantity
 
 TERMINATED = ("Succeeded", "Failed")
 USERNAME_ANNOTATION = "hub.jupyter.org/username"

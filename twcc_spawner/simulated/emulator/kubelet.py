@@ -32,7 +32,7 @@ from pathlib import Path
 
 import aiohttp
 
-from ..quantity import parse_quantity
+from ...quantity import parse_quantity
 from . import nvidia_smi
 from .controller import Controller
 from .environment import container_env, expand

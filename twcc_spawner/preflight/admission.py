@@ -17,11 +17,13 @@ from typing import Any, ClassVar
 from traitlets import Bool, Dict, Float, Integer
 from traitlets.config import Configurable
 
-from .catalog import Release, Size
+from ..catalog import Release, Size
+from ..podspec import resources
+from ..profiles import Availability, always_available
+from ..selection import Selection
 from .clusterstate import Placement, Reservation, usage_of
 from .gfd import Term, term_from_k8s
 from .informer import ClusterWatch
-from .podspec import resources
 from .preflight import (
     Cluster,
     Request,
@@ -33,8 +35,6 @@ from .preflight import (
     pod_terms,
     run_checks,
 )
-from .profiles import Availability, always_available
-from .selection import Selection
 
 #: The label the emulator puts on every simulated node.
 SIMULATED_LABEL = "twcc.ai/simulated"

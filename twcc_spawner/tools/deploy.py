@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from .catalog import RELEASES_FILE, SIZES_FILE
+from ..catalog import RELEASES_FILE, SIZES_FILE
 
 PROFILES_CONFIGMAP = "twcc-profiles"
 IDLE_CULLER = "jupyterhub-idle-culler"

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import HUB_TEMPLATES
+from .. import HUB_TEMPLATES
 
 #: Shown at the top of every hub page.
 ANNOUNCEMENT = "Demo on a SIMULATED Kubernetes cluster: no real GPUs"

@@ -17,15 +17,15 @@ from typing import Any
 from traitlets import Enum, List, Unicode, default
 from traitlets.config import Application, Config
 
-from .catalog import RELEASES_FILE, CatalogError, load_catalog
+from ..catalog import RELEASES_FILE, CatalogError, load_catalog
+from ..form import render_form
+from ..i18n import LOCALES
+from ..podspec import GpuPodPolicy
+from ..profiles import build_profile_list
+from ..spawner import TWCCSpawner
 from .deploy import PROFILES_CONFIGMAP, manifest_yaml, profiles_configmap
-from .form import render_form
-from .i18n import LOCALES
-from .podspec import GpuPodPolicy
 from .prepull import PREPULLER_NAME, prepulled_releases, prepuller_daemonset
-from .profiles import build_profile_list
 from .scaffold import ScaffoldError, add_release
-from .spawner import TWCCSpawner
 
 _COMMON_ALIASES = {
     "profiles-dir": "TWCCSpawner.profiles_dir",

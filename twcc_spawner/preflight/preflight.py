@@ -24,10 +24,10 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 
-from .catalog import Release, Size, gpu_label
+from ..catalog import Release, Size, gpu_label
+from ..selection import Selection
 from .clusterstate import ClusterState, NodeInfo, Placement, Usage
 from .gfd import Term, and_terms, driver_needed, driver_satisfies, release_terms
-from .selection import Selection
 
 RETRY = "try again in a few minutes"
 

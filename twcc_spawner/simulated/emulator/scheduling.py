@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import Any
 
-from ..quantity import parse_quantity
+from ...quantity import parse_quantity
 from .store import Obj, now
 
 TERMINATED = ("Succeeded", "Failed")
