@@ -19,7 +19,7 @@ TWCC_CULL_EVERY       how often to look for idle servers, in seconds
 
 import os
 
-from twcc_spawner.tools.deploy import idle_culler_service
+from twcc_spawner.tools.manifests import idle_culler_service
 
 c = get_config()  # noqa: F821 (provided by JupyterHub)
 

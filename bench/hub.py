@@ -22,7 +22,7 @@ from kubespawner import KubeSpawner
 
 from twcc_spawner import TWCCSpawner
 from twcc_spawner.catalog import load_catalog
-from twcc_spawner.preflight.admission import GpuPreflight
+from twcc_spawner.preflight.spawner_mixin import GpuPreflight
 
 from .workload import GPU_RESOURCE, static_profile_list
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from jupyterhub.spawner import SpawnException
 
-from twcc_spawner.preflight.admission import GpuPreflight
+from twcc_spawner.preflight.spawner_mixin import GpuPreflight
 
 from .hub import SIZE_GPUS, VARIANTS, ApiServerProcess, Spawn, make_spawner
 from .stats import summary

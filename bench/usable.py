@@ -26,8 +26,8 @@ from typing import Any
 import requests
 
 from twcc_spawner.catalog import load_catalog
-from twcc_spawner.simulated.demo_config import HubSettings
 from twcc_spawner.simulated.emulator import Emulator
+from twcc_spawner.simulated.hub_settings import HubSettings
 from twcc_spawner.simulated.local_hub import LocalHub
 
 from .cycle import spawn_and_stop

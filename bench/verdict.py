@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from twcc_spawner import TWCCSpawner
-from twcc_spawner.preflight.clusterstate import ClusterState
-from twcc_spawner.preflight.preflight import Cluster, run_checks
+from twcc_spawner.preflight.checks import Cluster, run_checks
+from twcc_spawner.preflight.cluster_state import ClusterState
 from twcc_spawner.selection import resolve
 
 from . import workload

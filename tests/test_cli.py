@@ -14,7 +14,7 @@ import yaml
 from kubernetes_validate.utils import latest_version
 
 from twcc_spawner.catalog import load_catalog
-from twcc_spawner.tools.deploy import idle_culler_service
+from twcc_spawner.tools.manifests import idle_culler_service
 from twcc_spawner.tools.scaffold import ScaffoldError, add_release
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -10,14 +10,14 @@ from typing import Any
 import pytest
 
 from twcc_spawner.catalog import load_catalog
-from twcc_spawner.preflight.clusterstate import (
+from twcc_spawner.preflight.checks import Cluster, Request, pod_terms, run_checks
+from twcc_spawner.preflight.cluster_state import (
     ClusterState,
     NodeInfo,
     Placement,
     Reservation,
     Usage,
 )
-from twcc_spawner.preflight.preflight import Cluster, Request, pod_terms, run_checks
 from twcc_spawner.selection import resolve
 
 CATALOG = load_catalog(Path(__file__).parent.parent / "profiles")

@@ -28,7 +28,7 @@ from kubernetes_asyncio.client import (
 )
 from kubespawner.utils import get_k8s_model
 
-from .preflight.gfd import Term
+from .preflight.gpu_labels import Term
 from .selection import Selection
 
 SHM_VOLUME = "twcc-dshm"
@@ -136,7 +136,7 @@ def apply_selection(pod: V1Pod, selection: Selection, policy: GpuPodPolicy) -> V
 def require_node_terms(pod: V1Pod, terms: Sequence[Term]) -> V1Pod:
     """Make ``pod`` require a node meeting any of ``terms`` as well as what it required.
 
-    The preflight's driver and GPU terms (:mod:`.gfd`) are ANDed with the pod's
+    The preflight's driver and GPU terms (:mod:`.preflight.gpu_labels`) are ANDed with the pod's
     own required node affinity (KubeSpawner's ``node_affinity_required``).
     """
     if not terms:

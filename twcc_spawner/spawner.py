@@ -1,7 +1,7 @@
 """TWCCSpawner: KubeSpawner for NGC PyTorch images on GPU nodes.
 
 The spawner is glue. The catalog (:mod:`.catalog`, reloaded live by
-:mod:`.reload`) becomes the spawn form (:mod:`.profiles`); ``user_options``
+:mod:`.catalog_source`) becomes the spawn form (:mod:`.profiles`); ``user_options``
 become a :class:`~.selection.Selection` (:mod:`.selection`), refused with a
 clear message before any Kubernetes call if it names anything not offered; and
 the selection becomes the pod (:mod:`.podspec`).
@@ -25,16 +25,16 @@ from tornado import web
 from traitlets import Bool, Dict, Enum, Float, Integer, List, Unicode, default
 
 from . import metrics
-from .apiretry import ApiRetry
+from .api_retry import ApiRetry
 from .bootstrap import BootstrapPolicy, Strategy, apply_bootstrap
 from .catalog import Catalog, CatalogError
+from .catalog_source import CatalogSource
 from .form import ImageField, render_form
 from .i18n import negotiate, translate
 from .podspec import GpuPodPolicy, apply_selection, require_node_terms
-from .preflight.admission import GpuPreflight
+from .preflight.spawner_mixin import GpuPreflight
 from .profiles import Availability, always_available, build_profile_list
 from .progress import container_running, merge, start_script_steps
-from .reload import CatalogSource
 from .security import CONTAINER_SECURITY_CONTEXT, POD_SECURITY_CONTEXT, pod_security_problems
 from .selection import Selection, SelectionError, options_from_form, resolve
 from .storage import StoragePolicy, apply_storage

@@ -1,7 +1,7 @@
 """End-to-end fixtures: the emulator, a real JupyterHub and configurable-http-proxy on it.
 
 The hub is configured exactly as ``make demo`` configures it
-(:mod:`twcc_spawner.simulated.demo_config`), plus an admin service token and short
+(:mod:`twcc_spawner.simulated.hub_settings`), plus an admin service token and short
 timeouts. Each test gets a fresh emulator, hub database and free ports.
 """
 
@@ -18,12 +18,12 @@ from typing import Any, TypeVar
 import pytest
 import requests
 
-from twcc_spawner.simulated.demo_config import HubSettings
 from twcc_spawner.simulated.emulator import Emulator
 from twcc_spawner.simulated.emulator.emulator import ThreadedEmulator
 from twcc_spawner.simulated.emulator.scheduling import bound_usage
 from twcc_spawner.simulated.emulator.store import Change, Obj
 from twcc_spawner.simulated.emulator.twcc_images import catalog_images
+from twcc_spawner.simulated.hub_settings import HubSettings
 from twcc_spawner.simulated.local_hub import LocalHub
 
 ROOT = Path(__file__).resolve().parents[2]

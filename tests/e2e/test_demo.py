@@ -13,7 +13,7 @@ import psutil
 import pytest
 import requests
 
-from twcc_spawner.simulated.demo_config import ANNOUNCEMENT, free_port
+from twcc_spawner.simulated.hub_settings import ANNOUNCEMENT, free_port
 
 from .conftest import ROOT, eventually
 

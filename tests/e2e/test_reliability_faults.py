@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from twcc_spawner.simulated.demo_config import HubSettings
 from twcc_spawner.simulated.emulator import FaultRule
 from twcc_spawner.simulated.emulator.emulator import ThreadedEmulator
+from twcc_spawner.simulated.hub_settings import HubSettings
 from twcc_spawner.simulated.local_hub import LocalHub
 
 from .conftest import Cluster, HubApi, eventually, v100_cluster

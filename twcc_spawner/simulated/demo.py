@@ -18,10 +18,10 @@ import textwrap
 from pathlib import Path
 from types import FrameType
 
-from .demo_config import ANNOUNCEMENT, HubSettings, free_port
 from .emulator import BANNER, Emulator
 from .emulator.cluster import DEFAULT_CLUSTER
 from .emulator.twcc_images import catalog_images
+from .hub_settings import ANNOUNCEMENT, HubSettings, free_port
 from .local_hub import LocalHub, ProcessExited
 
 MIN_PASSWORD = 8

@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import IO
 
-from .demo_config import (
+from .hub_settings import (
     HubSettings,
     hub_environment,
     proxy_command,

@@ -23,8 +23,8 @@ from ..i18n import LOCALES
 from ..podspec import GpuPodPolicy
 from ..profiles import build_profile_list
 from ..spawner import TWCCSpawner
-from .deploy import PROFILES_CONFIGMAP, manifest_yaml, profiles_configmap
-from .prepull import PREPULLER_NAME, prepulled_releases, prepuller_daemonset
+from .manifests import PROFILES_CONFIGMAP, manifest_yaml, profiles_configmap
+from .prepuller import PREPULLER_NAME, prepulled_releases, prepuller_daemonset
 from .scaffold import ScaffoldError, add_release
 
 _COMMON_ALIASES = {

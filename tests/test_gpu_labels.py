@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from twcc_spawner.catalog import Driver, load_catalog
-from twcc_spawner.preflight.gfd import (
+from twcc_spawner.preflight.gpu_labels import (
     DRIVER_KEYS,
     Labelling,
     and_terms,

@@ -1,6 +1,6 @@
 """Preflight checks: refuse a spawn that cannot work before a GPU is held.
 
-Each check is a pure function of the hub's :class:`~.clusterstate.ClusterState`
+Each check is a pure function of the hub's :class:`~.cluster_state.ClusterState`
 and a :class:`Request`, returning a :class:`Verdict` whose message is for the
 researcher and, when refusing, says what to do instead. The checks run in
 :data:`CHECKS` order; the first refusal ends the spawn.
@@ -26,8 +26,8 @@ from dataclasses import dataclass, replace
 
 from ..catalog import Release, Size, gpu_label
 from ..selection import Selection
-from .clusterstate import ClusterState, NodeInfo, Placement, Usage
-from .gfd import Term, and_terms, driver_needed, driver_satisfies, release_terms
+from .cluster_state import ClusterState, NodeInfo, Placement, Usage
+from .gpu_labels import Term, and_terms, driver_needed, driver_satisfies, release_terms
 
 RETRY = "try again in a few minutes"
 

@@ -1,7 +1,7 @@
 """The hub's in-memory picture of the cluster's GPU nodes, kept for the preflight checks.
 
 :class:`ClusterState` is fed node and pod objects (from one watch of each,
-:mod:`.informer`) and keeps, incrementally, what a preflight verdict needs so
+:mod:`.cluster_watch`) and keeps, incrementally, what a preflight verdict needs so
 that a verdict costs no API call and no pass over all pods:
 
 - per node: allocatable resources, GFD driver and GPU family, and the requests
@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from ..quantity import parse_quantity
-from .gfd import Labelling, NodeGpu, Term, and_terms, node_gpu, terms_match
+from .gpu_labels import Labelling, NodeGpu, Term, and_terms, node_gpu, terms_match
 
 TERMINATED = ("Succeeded", "Failed")
 USERNAME_ANNOTATION = "hub.jupyter.org/username"

@@ -19,7 +19,7 @@ from typing import Any
 
 from kubernetes_asyncio import client, watch
 
-from .clusterstate import ClusterState, pod_key
+from .cluster_state import ClusterState, pod_key
 
 ListCall = Callable[..., Awaitable[Any]]
 

@@ -1,8 +1,8 @@
 """The spawner's side of the preflight: traits, the hub-wide cluster watch, reservations.
 
-:class:`GpuPreflight` is mixed into :class:`~.spawner.TWCCSpawner`. Its
-:meth:`~GpuPreflight.preflight` runs :mod:`.preflight`'s checks on the hub's
-:class:`~.informer.ClusterWatch` once the selection is resolved, before any
+:class:`GpuPreflight` is mixed into :class:`~twcc_spawner.TWCCSpawner`. Its
+:meth:`~GpuPreflight.preflight` runs the checks of :mod:`.checks` on the hub's
+:class:`~.cluster_watch.ClusterWatch` once the selection is resolved, before any
 pod or PVC is created; it reports each check on the spawn page, refuses with
 the failing check's message, or reserves the GPUs until the pod is bound.
 """
@@ -21,10 +21,7 @@ from ..catalog import Release, Size
 from ..podspec import resources
 from ..profiles import Availability, always_available
 from ..selection import Selection
-from .clusterstate import Placement, Reservation, usage_of
-from .gfd import Term, term_from_k8s
-from .informer import ClusterWatch
-from .preflight import (
+from .checks import (
     Cluster,
     Request,
     Verdict,
@@ -35,6 +32,9 @@ from .preflight import (
     pod_terms,
     run_checks,
 )
+from .cluster_state import Placement, Reservation, usage_of
+from .cluster_watch import ClusterWatch
+from .gpu_labels import Term, term_from_k8s
 
 #: The label the emulator puts on every simulated node.
 SIMULATED_LABEL = "twcc.ai/simulated"
@@ -49,7 +49,7 @@ FORM_REASONS = {
 
 
 class GpuPreflight(Configurable):
-    """Preflight checks for a GPU spawner (a mixin for :class:`~.spawner.TWCCSpawner`)."""
+    """Preflight checks for a GPU spawner (a mixin for :class:`~twcc_spawner.TWCCSpawner`)."""
 
     preflight_enabled = Bool(
         True,

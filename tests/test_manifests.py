@@ -11,7 +11,7 @@ import yaml
 from kubernetes_validate.utils import latest_version
 from traitlets.config import Config, PyFileConfigLoader
 
-from twcc_spawner.tools.deploy import idle_culler_service
+from twcc_spawner.tools.manifests import idle_culler_service
 
 ROOT = Path(__file__).resolve().parent.parent
 MANIFESTS = sorted((ROOT / "deploy/kubernetes").glob("*.yaml"))
@@ -100,7 +100,7 @@ def test_helm_values_fit_the_chart() -> None:
     doc = values()
     assert set(doc) <= CHART_SECTIONS
     assert set(doc["hub"]) <= HUB_KEYS
-    assert doc["cull"] == {"enabled": False}  # the culler comes from twcc_spawner.tools.deploy
+    assert doc["cull"] == {"enabled": False}  # the culler comes from twcc_spawner.tools.manifests
     mount = doc["hub"]["extraVolumeMounts"][0]
     assert mount["mountPath"] == doc["hub"]["extraEnv"]["TWCC_PROFILES_DIR"]
     (volume,) = (v for v in doc["hub"]["extraVolumes"] if v["name"] == mount["name"])

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from twcc_spawner.catalog import CatalogError
-from twcc_spawner.reload import CatalogSource
+from twcc_spawner.catalog_source import CatalogSource
 
 
 def _rewrite(path: Path, change) -> None:

@@ -11,7 +11,7 @@ from kubernetes_validate.utils import latest_version
 
 from twcc_spawner.catalog import load_catalog
 from twcc_spawner.podspec import GpuPodPolicy
-from twcc_spawner.tools.prepull import image_cache, prepuller_daemonset
+from twcc_spawner.tools.prepuller import image_cache, prepuller_daemonset
 
 GPU_POLICY = GpuPodPolicy(
     tolerations=({"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"},),

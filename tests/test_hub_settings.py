@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from twcc_spawner.simulated import demo
-from twcc_spawner.simulated.demo_config import (
+from twcc_spawner.simulated.hub_settings import (
     ADMIN_SERVICE,
     ANNOUNCEMENT,
     HubSettings,
