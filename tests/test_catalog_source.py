@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 import pytest
@@ -23,6 +24,29 @@ def test_an_edit_is_picked_up(profiles_dir: Path) -> None:
     first = source.get()
     assert source.get() is first  # unchanged files are not re-read
     _rewrite(profiles_dir / "sizes.yaml", lambda d: d["sizes"][1].update(cpu=6))
+    assert source.get().size("c.xsuper").cpu == 6
+
+
+def test_an_edit_within_one_clock_tick_of_the_same_length_is_picked_up(
+    profiles_dir: Path,
+) -> None:
+    """In place (same inode), same size, same mtime: as two writes within a coarse tick."""
+    path = profiles_dir / "sizes.yaml"
+    source = CatalogSource(profiles_dir)
+    assert source.get().size("c.xsuper").cpu == 8
+    before = os.stat(path)
+    text = path.read_text()
+    edited = text.replace("cpu: 8\n", "cpu: 6\n", 1)
+    assert edited != text and len(edited) == len(text)
+    with path.open("r+") as file:  # rewrite in place: the inode stays
+        file.write(edited)
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    after = os.stat(path)
+    assert (after.st_ino, after.st_size, after.st_mtime_ns) == (
+        before.st_ino,
+        before.st_size,
+        before.st_mtime_ns,
+    )
     assert source.get().size("c.xsuper").cpu == 6
 
 
