@@ -34,6 +34,20 @@ current-context: unused
 os.environ["KUBECONFIG"] = str(_kubeconfig)
 
 
+#: Per-test limits (pytest-timeout) for the tests that run a real hub: a stuck
+#: progress stream or a hub that never answers fails the test instead of hanging CI.
+TIMEOUTS = {"e2e": 300, "bench": 900}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.get_closest_marker("timeout") is not None:
+            continue
+        limits = [t for marker, t in TIMEOUTS.items() if item.get_closest_marker(marker)]
+        if limits:
+            item.add_marker(pytest.mark.timeout(max(limits)))
+
+
 @pytest.fixture
 def shipped_profiles() -> Path:
     """The profiles/ directory as shipped (read only)."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import os
+import re
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -191,18 +192,59 @@ def hub_settings(emulator: ThreadedEmulator, tmp_path: Path) -> HubSettings:
     return settings
 
 
+#: The last line of a Python traceback: the exception (``module.Error: message``).
+_EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(: .*)?$")
+
+
+def logged_tracebacks(log: str) -> list[str]:
+    """The exception line that ends each Python traceback in a log."""
+    found = []
+    lines = log.splitlines()
+    for index, line in enumerate(lines):
+        if not line.startswith("Traceback (most recent call last):"):
+            continue
+        for later in lines[index + 1 :]:
+            if not later.startswith((" ", "\t")) and _EXCEPTION_LINE.match(later):
+                found.append(later)
+                break
+        else:
+            found.append("(a traceback without its exception line)")
+    return found
+
+
+def unexpected_tracebacks(log: str, allowed: tuple[str, ...]) -> list[str]:
+    """Tracebacks in ``log`` whose exception line matches none of the ``allowed`` regexes."""
+    return [t for t in logged_tracebacks(log) if not any(re.search(a, t) for a in allowed)]
+
+
 @pytest.fixture
-def hub(hub_settings: HubSettings) -> Iterator[LocalHub]:
-    """A running proxy and hub; their logs are printed when a test fails."""
+def hub(hub_settings: HubSettings, request: pytest.FixtureRequest) -> Iterator[LocalHub]:
+    """A running proxy and hub; their logs are printed when a test fails.
+
+    At teardown the test fails if the hub exited with a non-zero code (it crashed,
+    or ignored SIGTERM) or logged a traceback. A test that provokes tracebacks on
+    purpose names their exception lines with ``@pytest.mark.hub_tracebacks(regex, ...)``.
+    """
     local = LocalHub(hub_settings, log_dir=hub_settings.state_dir)
+    allowed = tuple(
+        pattern for mark in request.node.iter_markers("hub_tracebacks") for pattern in mark.args
+    )
+    exit_code: int | None = None
     try:
         local.start()
         yield local
     finally:
+        exit_code = local.stop_hub()
         local.stop()
         for child in (local.hub, local.proxy):
             if child is not None:
                 print(f"--- {child.name} ({child.log}) ---\n{child.log_tail(200)}")
+    log = hub_settings.state_dir / "hub.log"
+    problems = unexpected_tracebacks(log.read_text(errors="replace"), allowed)
+    if exit_code not in (0, None):
+        problems.append(f"the hub exited with code {exit_code}")
+    if problems:
+        pytest.fail(f"the hub went wrong ({log}): " + "; ".join(problems), pytrace=False)
 
 
 @pytest.fixture
