@@ -43,12 +43,13 @@ def test_quick_bench_reports_every_measurement_and_never_overcommits(tmp_path: P
         burst = results["burst"][variant]
         assert burst["spawns"] == config["burst_spawns"]
         assert burst["admitted"] + burst["refused"] + burst["failed"] == burst["spawns"]
-        assert burst["gpus_admitted"] == SIZE_GPUS * burst["admitted"] <= burst["free_gpus"]
-        assert burst["overcommit_gpus"] == 0
+        assert burst["gpus_admitted"] == SIZE_GPUS * burst["admitted"]
 
     # TWCCSpawner's preflight admits exactly what fits, on nodes with room, and refuses
-    # the rest with the capacity message; nothing fails on the way.
+    # the rest with the capacity message; nothing fails on the way. (Plain KubeSpawner
+    # has no such check: its pods wait for GPUs, which is what the benchmark shows.)
     twcc = results["burst"]["twcc"]
+    assert twcc["gpus_admitted"] <= twcc["free_gpus"] and twcc["overcommit_gpus"] == 0
     per_node = few_free(twcc["free_gpus"])(0)
     assert twcc["admitted"] == twcc["free_gpus"] // SIZE_GPUS
     assert twcc["failed"] == 0 and twcc["errors"] == {}

@@ -21,6 +21,7 @@ import requests
 
 from twcc_spawner.simulated.emulator import Emulator
 from twcc_spawner.simulated.emulator.emulator import ThreadedEmulator
+from twcc_spawner.simulated.emulator.images import SimulatedImages
 from twcc_spawner.simulated.emulator.scheduling import bound_usage
 from twcc_spawner.simulated.emulator.store import Change, Obj
 from twcc_spawner.simulated.emulator.twcc_images import catalog_images
@@ -29,6 +30,8 @@ from twcc_spawner.simulated.local_hub import LocalHub
 
 ROOT = Path(__file__).resolve().parents[2]
 GPU = "nvidia.com/gpu"
+#: The HTTP methods that change the cluster.
+WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 # The kubelet stand-in runs the pods' command (jupyterhub-singleuser) from our PATH.
 os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
@@ -97,6 +100,24 @@ class Cluster:
         """One pod of the default namespace, or None."""
         return self.pods().get(name)
 
+    def writes(self) -> list[str]:
+        """Every request that changed something (``POST /api/v1/...``), in order."""
+        server = self.emulator.emulator.server
+        return self._read(
+            lambda: [f"{r.method} {r.path}" for r in server.requests if r.method in WRITES]
+        )
+
+    def events(self, pod: str) -> list[tuple[str, str]]:
+        """(reason, message) of the events recorded about a pod, in the store's order."""
+        store = self.emulator.emulator.store
+        return self._read(
+            lambda: [
+                (e["reason"], e["message"])
+                for e in store.items("events")
+                if e["involvedObject"].get("name") == pod
+            ]
+        )
+
     def gpus_in_use(self) -> dict[str, int]:
         """GPUs held by bound, not terminated pods, by node (as the scheduler counts)."""
         usage = bound_usage(self.pods().values())
@@ -159,13 +180,18 @@ def cluster(request: pytest.FixtureRequest) -> Any:
 
 
 @pytest.fixture
-def emulator(cluster: Any, tmp_path: Path) -> Iterator[ThreadedEmulator]:
+def images() -> SimulatedImages:
+    """The simulated images: the catalog's NGC releases and the server-env (override it)."""
+    return catalog_images(ROOT / "profiles")
+
+
+@pytest.fixture
+def emulator(cluster: Any, images: SimulatedImages, tmp_path: Path) -> Iterator[ThreadedEmulator]:
     """The emulator in a background thread; stopping it kills every pod process.
 
     The pods' logs are printed at teardown, so a failing test shows them.
     """
     workdir = tmp_path / "emulator"
-    images = catalog_images(ROOT / "profiles")
     with Emulator.in_thread(cluster=cluster, workdir=workdir, images=images) as threaded:
         yield threaded
     for log in sorted(workdir.glob("pods/*/log*")):
@@ -180,13 +206,19 @@ def k8s(emulator: ThreadedEmulator) -> Cluster:
 
 
 @pytest.fixture
-def hub_settings(emulator: ThreadedEmulator, tmp_path: Path) -> HubSettings:
-    """The demo's hub settings on free ports, with an admin token and short timeouts."""
+def hub_settings(
+    emulator: ThreadedEmulator, tmp_path: Path, request: pytest.FixtureRequest
+) -> HubSettings:
+    """The demo's hub settings on free ports, with an admin token and short timeouts.
+
+    ``@pytest.mark.spawner(name=value, ...)`` adds spawner settings for one test.
+    """
+    extra = {k: v for m in request.node.iter_markers("spawner") for k, v in m.kwargs.items()}
     settings = HubSettings.throwaway(
         tmp_path / "hub",
         ROOT / "profiles",
         cleanup_servers=False,
-        spawner={"unschedulable_timeout": 1.0, "watchdog_interval": 0.2},
+        spawner={"unschedulable_timeout": 1.0, "watchdog_interval": 0.2, **extra},
     )
     emulator.write_kubeconfig(settings.kubeconfig)
     return settings
