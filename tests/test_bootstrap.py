@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
+from pathlib import Path
 from typing import Any
 
 import jupyterhub
@@ -115,7 +117,9 @@ async def test_storage_defaults_and_opting_out(make_spawner) -> None:
     assert env_of(notebook)["JUPYTERHUB_ROOT_DIR"] == "/workspace"
 
 
-def run_script(function: str, *args: str) -> subprocess.CompletedProcess[str]:
+def run_script(
+    function: str, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     """Call one shell function of the start script (its definitions, not its main part)."""
     definitions = start_script().split('\nsay "starting', 1)[0]
     return subprocess.run(
@@ -123,7 +127,40 @@ def run_script(function: str, *args: str) -> subprocess.CompletedProcess[str]:
         capture_output=True,
         text=True,
         check=False,
+        env=env,
     )
+
+
+@pytest.mark.parametrize("margin_kib, fits", [(-1024, True), (1024, False)])
+def test_the_dev_shm_check_measures_the_real_dev_shm_with_df(
+    tmp_path: Path, margin_kib: int, fits: bool
+) -> None:
+    """Outside the emulator (no KUBE_EMULATOR_SHM_KIB) the script asks ``df`` for the
+    size of this machine's /dev/shm and compares it with the size's promise."""
+    vfs = os.statvfs("/dev/shm")
+    have_kib = vfs.f_blocks * vfs.f_frsize // 1024
+    need = f"{(have_kib + margin_kib) * 1024}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KUBE_EMULATOR")}
+    env.update(
+        TWCC_SHM_SIZE=need,
+        TWCC_SELECTION="PyTorch 22.02 / 1 GPU",
+        TWCC_TERMINATION_LOG=str(tmp_path / "termination-log"),
+    )
+    result = run_script("check_shm", env=env)
+    if fits:
+        assert result.returncode == 0, result.stdout
+        assert (
+            result.stdout
+            == f"twcc-start: [3/4] /dev/shm: {have_kib // 1024} MiB, at least {need}\n"
+        )
+    else:
+        line = (
+            f"/dev/shm is {have_kib // 1024} MiB but PyTorch 22.02 / 1 GPU needs {need} "
+            "(PyTorch DataLoader workers use it)"
+        )
+        assert result.returncode == 1
+        assert result.stdout == f"twcc-start: FAILED: {line}\n"
+        assert (tmp_path / "termination-log").read_text() == line + "\n"
 
 
 @pytest.mark.parametrize(

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import yaml
 from conftest import make_user
+from jupyterhub.objects import Server
 from jupyterhub.spawner import SpawnException
 from kubernetes_asyncio.client import ApiClient
 from kubespawner import KubeSpawner
@@ -282,3 +283,33 @@ async def test_the_form_marks_what_cannot_start_for_each_release_and_size(hub) -
     assert cell["21.11", "c.4xsuper"] == "none_free"
     assert cell["18.08", "c.4xsuper"] == "none_free"
     assert {cell[r, "c.super"] for r, _ in cell if r != "22.02"} == {None}
+
+
+async def test_a_capped_dev_shm_fails_the_spawn_with_the_start_scripts_reason(hub) -> None:
+    """The start script's /dev/shm check, as a failed spawn: an operator's pod hook (as a
+    namespace policy would) caps the memory volume below what the size promises."""
+
+    def cap_shm(spawner: TWCCSpawner, pod: Any) -> Any:
+        (shm,) = [v for v in pod.spec.volumes if v.name == "twcc-dshm"]
+        shm.empty_dir.size_limit = "64Mi"
+        return pod
+
+    make = await hub(cluster(nodes=1))
+    spawner = make(release="22.02", gpus=1, config={"modify_pod_hook": cap_shm})
+    spawner.server = Server(base_url="/user/alice/")  # the pod is ready once it answers there
+    error = await refusal(spawner)
+    reason = (
+        "/dev/shm is 64 MiB but PyTorch 22.02 / 1 GPU needs 16G (PyTorch DataLoader workers use it)"
+    )
+    assert (error.reason, error.status_code) == ("container_failed", 500)
+    assert error.jupyterhub_message == (
+        f"The main container 'notebook' exited with code 1: {reason}"
+    )
+    store = make.emulator.store
+    pod = store.get("pods", "default", "jupyter-alice")
+    assert pod["status"]["containerStatuses"][0]["state"]["terminated"]["message"].strip() == reason
+    await spawner.stop(now=True)  # what the hub does with a failed spawn
+    await make.emulator.store.wait_for(
+        lambda: store.find("pods", "default", "jupyter-alice") is None
+    )
+    assert TWCCSpawner._cluster_watch.state.reservations == {}
