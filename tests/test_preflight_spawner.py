@@ -137,8 +137,10 @@ async def test_refusal_reaches_the_spawn_page_and_creates_nothing(
     make = await hub(description)
     error = await refusal(make(groups=("students",), config=config, **options))
     assert (error.reason, error.status_code, error.jupyterhub_message) == (check, status, message)
-    store = make.emulator.store
-    assert list(store.items("pods")) == [] and list(store.items("persistentvolumeclaims")) == []
+    requests = list(make.emulator.server.requests)
+    assert any(r.path.startswith("/api/v1/nodes") for r in requests)  # the log saw the watch
+    writes = [r for r in requests if r.method not in ("GET", "HEAD")]
+    assert writes == []  # no PVC, no pod, no event: no call that changes the cluster
 
 
 async def test_access_refusal_does_not_reveal_restricted_releases(hub, profiles_dir) -> None:
@@ -215,8 +217,11 @@ async def test_a_reservation_lasts_until_the_pod_is_bound_or_the_spawn_fails(hub
 
     make.emulator.faults.add(FaultRule(path=r"/pods$", method="POST", status=500))
     carol = make("carol", release="22.02", gpus=2, config={"k8s_api_request_retry_timeout": 1})
-    with pytest.raises(Exception):  # noqa: B017 - KubeSpawner's own error for a failed create
-        await carol.start()
+    error = await refusal(carol)  # the API kept failing past the retry window
+    assert (error.reason, error.status_code) == ("api_refused", 503)
+    assert error.jupyterhub_message.startswith(
+        "The cluster refused to create your server's pod (500 Internal Server Error)."
+    )
     assert state.reservations == {}
 
 

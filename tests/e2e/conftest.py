@@ -100,12 +100,14 @@ class Cluster:
         """One pod of the default namespace, or None."""
         return self.pods().get(name)
 
-    def writes(self) -> list[str]:
-        """Every request that changed something (``POST /api/v1/...``), in order."""
+    def calls(self) -> list[str]:
+        """The API requests the emulator logged (``GET /api/v1/nodes?...``), in order."""
         server = self.emulator.emulator.server
-        return self._read(
-            lambda: [f"{r.method} {r.path}" for r in server.requests if r.method in WRITES]
-        )
+        return self._read(lambda: [f"{r.method} {r.path}" for r in server.requests])
+
+    def writes(self) -> list[str]:
+        """The logged requests that change something (POST, PUT, PATCH, DELETE)."""
+        return [call for call in self.calls() if call.split(" ", 1)[0] in WRITES]
 
     def events(self, pod: str) -> list[tuple[str, str]]:
         """(reason, message) of the events recorded about a pod, in the store's order."""

@@ -78,6 +78,7 @@ def test_a_refusal_makes_no_kubernetes_write(api: HubApi, k8s: Cluster) -> None:
     events = progress_events(api)
     assert events[-1]["failed"] and message in events[-1]["message"]
     assert k8s.writes() == before  # no PVC, no pod, no event: nothing
+    assert any(c.startswith("GET /api/v1/nodes") for c in k8s.calls())  # the hub's reads are logged
     assert k8s.created == [] and api.servers("alice") == {}
 
 

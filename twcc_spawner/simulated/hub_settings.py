@@ -127,7 +127,7 @@ def hub_config(settings: HubSettings) -> dict[str, Any]:
         hub["load_roles"] = [
             {
                 "name": ADMIN_SERVICE,
-                "scopes": ["admin:users", "admin:servers", "access:servers"],
+                "scopes": ["admin:users", "admin:servers", "access:servers", "read:metrics"],
                 "services": [ADMIN_SERVICE],
             }
         ]
