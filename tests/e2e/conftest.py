@@ -71,6 +71,22 @@ def eventually(predicate: Callable[[], T], timeout: float = 30.0, what: str = ""
     return result
 
 
+#: How the preflight's capacity refusals begin (twcc_spawner.preflight.checks).
+CAPACITY_MESSAGE = re.compile(r"^(No node has \d+ free GPUs? now|No GPU is free now|Nodes with )")
+
+
+def capacity_refusal(response: requests.Response) -> str:
+    """Assert that the spawn was refused for capacity (503) and return the message.
+
+    The one place to adapt when a spawn that fails only on capacity waits in a queue
+    instead of being refused.
+    """
+    assert response.status_code == 503, response.text
+    message = response.json()["message"]
+    assert CAPACITY_MESSAGE.match(message), message
+    return message
+
+
 class Cluster:
     """The emulator's state as seen from the test thread (reads run on its loop)."""
 

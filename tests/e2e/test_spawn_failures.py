@@ -14,13 +14,14 @@ import json
 from typing import Any
 
 import pytest
+import requests
 
 from twcc_spawner.simulated.emulator import FaultRule
 from twcc_spawner.simulated.emulator.emulator import ThreadedEmulator
 from twcc_spawner.simulated.emulator.events import record_event
 from twcc_spawner.simulated.emulator.store import Change
 
-from .conftest import GPU, Cluster, HubApi, eventually, v100_cluster
+from .conftest import GPU, Cluster, HubApi, capacity_refusal, eventually, v100_cluster
 
 pytestmark = pytest.mark.e2e
 
@@ -59,22 +60,14 @@ def failed_spawn(api: HubApi, k8s: Cluster, **options: Any) -> str:
     return message
 
 
-def capacity_refusal(response: Any, *, gpus: int, largest: int) -> str:
-    """Assert the preflight's capacity refusal of a ``gpus`` spawn (the only check that
-    fails); its message. One place to adapt when a capacity-only spawn waits instead."""
-    assert response.status_code == 503, response.text
-    message = response.json()["message"]
-    assert message.startswith(
-        f"No node has {gpus} free GPUs now; the largest free block is {largest} GPU"
-    ), message
-    return message
-
-
 @pytest.mark.parametrize("cluster", [v100_cluster(gpus=1)], indirect=True)
 def test_a_refusal_makes_no_kubernetes_write(api: HubApi, k8s: Cluster) -> None:
     before = k8s.writes()  # the hub's start-up (none today)
-    message = capacity_refusal(api.start("alice", release="21.11", gpus=2), gpus=2, largest=1)
-    assert message.endswith("Pick 1 GPU or try again in a few minutes.")
+    message = capacity_refusal(api.start("alice", release="21.11", gpus=2))
+    assert message == (
+        "No node has 2 free GPUs now; the largest free block is 1 GPU. "
+        "Pick 1 GPU or try again in a few minutes."
+    )
     events = progress_events(api)
     assert events[-1]["failed"] and message in events[-1]["message"]
     assert k8s.writes() == before  # no PVC, no pod, no event: nothing
@@ -102,10 +95,10 @@ def other_tenant_holds(emulator: ThreadedEmulator, node: str, gpus: int) -> None
         },
     }
 
-    async def create() -> None:
-        emulator.emulator.store.create("pods", pod)
-
-    emulator.call(create())
+    response = requests.post(
+        f"{emulator.url}/api/v1/namespaces/kube-system/pods", json=pod, timeout=30
+    )
+    assert response.status_code == 201, response.text
 
 
 @pytest.mark.parametrize("cluster", [TWO_GPU_NODE], indirect=True)
