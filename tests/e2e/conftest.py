@@ -247,15 +247,21 @@ _EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(: .*)?$")
 
 
 def logged_tracebacks(log: str) -> list[str]:
-    """The exception line that ends each Python traceback in a log."""
+    """The exception line that ends each Python traceback in a log.
+
+    JupyterHub's log formatter indents a record's traceback; its exception line has
+    the indentation of its ``Traceback (most recent call last):`` line.
+    """
     found = []
     lines = log.splitlines()
     for index, line in enumerate(lines):
-        if not line.startswith("Traceback (most recent call last):"):
+        if line.lstrip() != "Traceback (most recent call last):":
             continue
+        indent = len(line) - len(line.lstrip())
         for later in lines[index + 1 :]:
-            if not later.startswith((" ", "\t")) and _EXCEPTION_LINE.match(later):
-                found.append(later)
+            body = later[indent:]
+            if later[:indent].strip() == "" and _EXCEPTION_LINE.match(body):
+                found.append(body)
                 break
         else:
             found.append("(a traceback without its exception line)")

@@ -117,6 +117,7 @@ def test_api_faults_are_retried_or_fail_clearly_and_leak_nothing(
 
 
 @pytest.mark.parametrize("cluster", [TWO_GPU_NODE], indirect=True)
+@pytest.mark.hub_tracebacks(r"ApiException: \(410\)")  # KubeSpawner's reflector logs each Gone
 def test_watch_drops_and_410_gone_relist_and_capacity_stays_right(
     hub: LocalHub, api: HubApi, k8s: Cluster, emulator: ThreadedEmulator
 ) -> None:
