@@ -508,22 +508,25 @@ class TWCCSpawner(GpuPreflight, ApiRetry, KubeSpawner):
             )
         return pod
 
+    def _listed(self, setting: Any) -> list[Any]:
+        """A KubeSpawner list-or-dict setting as KubeSpawner lists it (a dict by key)."""
+        return list(self._sorted_dict_values(setting))
+
     def _operator_container_names(self) -> set[str]:
-        containers = [*self.init_containers, *self.extra_containers]
+        containers = [*self._listed(self.init_containers), *self._listed(self.extra_containers)]
         names = {getattr(c, "name", None) or c.get("name") for c in containers}
         return names - set(self.trusted_containers)
 
     def pod_settings(self) -> PodSettings:
         """The settings that shape every pod's security, for :func:`settings_problems`."""
-        volumes = self.volumes.values() if isinstance(self.volumes, dict) else self.volumes
         return PodSettings(
-            init_containers=tuple(self.init_containers),
-            extra_containers=tuple(self.extra_containers),
+            init_containers=tuple(self._listed(self.init_containers)),
+            extra_containers=tuple(self._listed(self.extra_containers)),
             container_security_context=self.container_security_context,
             extra_container_config=self.extra_container_config,
             pod_security_context=self.pod_security_context,
             extra_pod_config=self.extra_pod_config,
-            volumes=tuple(volumes),
+            volumes=tuple(self._listed(self.volumes)),
             token_mounted=self.automount_service_account_token is True
             or (self.automount_service_account_token is None and self.service_account is not None),
             trusted=frozenset(self.trusted_containers),
