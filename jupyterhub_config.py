@@ -11,7 +11,7 @@ serves a Zero-to-JupyterHub deployment (deploy/helm/values.yaml sets them in
 hub.extraEnv) and a hub started by hand:
 
 TWCC_PROFILES_DIR     releases.yaml and sizes.yaml; mount the twcc-profiles
-                      ConfigMap here (default: profiles)
+                      ConfigMap here (default: the catalog shipped in the package)
 TWCC_IMAGE_REGISTRY   a mirror of nvcr.io/nvidia/pytorch
 TWCC_CULL_TIMEOUT     stop servers idle this many seconds (0: no culling)
 TWCC_CULL_EVERY       how often to look for idle servers, in seconds
@@ -29,9 +29,12 @@ c.JupyterHub.spawner_class = "twcc"
 # the pod's IP, reachable from other pods.
 c.JupyterHub.hub_ip = "0.0.0.0"
 
-# The catalog, re-read when it changes: a ConfigMap mount is swapped
-# atomically by the kubelet and picked up by the next spawn form.
-c.TWCCSpawner.profiles_dir = os.environ.get("TWCC_PROFILES_DIR", "profiles")
+# The catalog: the one shipped with twcc-spawner, unless TWCC_PROFILES_DIR names
+# a directory (a relative one is taken from this file's directory). It is re-read
+# when it changes: a ConfigMap mount is swapped atomically by the kubelet and
+# picked up by the next spawn form.
+if os.environ.get("TWCC_PROFILES_DIR"):
+    c.TWCCSpawner.profiles_dir = os.environ["TWCC_PROFILES_DIR"]
 
 # Images come from NGC unless a mirror is configured.
 c.TWCCSpawner.image_registry = os.environ.get("TWCC_IMAGE_REGISTRY", "nvcr.io/nvidia/pytorch")

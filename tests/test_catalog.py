@@ -201,3 +201,24 @@ def test_unreadable_files(profiles_dir: Path, text: str, expected: str) -> None:
 def test_missing_file(profiles_dir: Path) -> None:
     (profiles_dir / "sizes.yaml").unlink()
     assert _problems(profiles_dir) == ["sizes.yaml: cannot be read: No such file or directory"]
+
+
+def test_conflicting_facts_are_marked_with_both_sources(shipped_profiles: Path) -> None:
+    from twcc_spawner.tools.catalog_doc import catalog_markdown
+
+    catalog = load_catalog(shipped_profiles)
+    conflicting = {r.release: r.conflicting for r in catalog.releases if r.conflicting}
+    assert conflicting == {
+        "21.08": {"cudnn"},
+        "21.02": {"cudnn"},
+        "19.11": {"pytorch"},
+    }
+    for release, fields in conflicting.items():
+        entry = catalog.release(release)
+        assert fields <= entry.unverified  # shown as unverified in the form
+        for field in fields:
+            assert "disagree" in entry.notes[field] or "typo" in entry.notes[field]
+    assert "1.4.0a0+174e1ba" in catalog.release("19.11").notes["pytorch"]
+    assert "470.57" in catalog.release("21.11").driver.datacenter
+    page = catalog_markdown(catalog)
+    assert "1.4.0a0+649135b (conflicting sources)" in page

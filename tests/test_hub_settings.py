@@ -116,3 +116,31 @@ def test_demo_refuses_a_busy_port(
         s.listen()
         code, err = run_demo(tmp_path, monkeypatch, capsys, s.getsockname()[1])
     assert code == 2 and "is in use" in err
+
+
+def _time_wait_on(port_holder: socket.socket) -> int:
+    """Leave a connection in TIME-WAIT on ``port_holder``'s port, then close the listener:
+    the state right after a demo stops (the side that closes first keeps TIME-WAIT)."""
+    port = port_holder.getsockname()[1]
+    with socket.create_connection(("127.0.0.1", port)) as client:
+        accepted, _ = port_holder.accept()
+        accepted.close()  # the server side closes first: its end waits in TIME-WAIT
+        assert client.recv(1) == b""
+    port_holder.close()
+    return port
+
+
+def test_a_port_left_in_time_wait_is_free_and_a_listening_one_is_not() -> None:
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    port = _time_wait_on(listener)
+    with socket.socket() as plain, pytest.raises(OSError):  # what made the demo refuse
+        plain.bind(("127.0.0.1", port))
+    assert demo.port_is_free(port)
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        assert demo.port_is_free(busy.getsockname()[1])  # bound, not listening
+        busy.listen()
+        assert not demo.port_is_free(busy.getsockname()[1])

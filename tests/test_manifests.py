@@ -143,6 +143,12 @@ def test_helm_extra_config_sets_the_spawner_and_the_culler(monkeypatch) -> None:
     assert c.JupyterHub.load_roles.get_value([]) == [role]
 
 
+def test_jupyterhub_config_takes_the_profiles_dir_from_the_environment(monkeypatch) -> None:
+    source = (ROOT / "jupyterhub_config.py").read_text()
+    c = run_config(source, "jupyterhub_config.py", {"TWCC_PROFILES_DIR": "/etc/twcc"}, monkeypatch)
+    assert c.TWCCSpawner.profiles_dir == "/etc/twcc"
+
+
 @pytest.mark.parametrize(
     ("env", "culled"),
     [({}, True), ({"TWCC_CULL_TIMEOUT": "0"}, False)],
@@ -150,10 +156,11 @@ def test_helm_extra_config_sets_the_spawner_and_the_culler(monkeypatch) -> None:
 )
 def test_jupyterhub_config_for_a_cluster(monkeypatch, env: dict[str, str], culled: bool) -> None:
     monkeypatch.delenv("TWCC_CULL_TIMEOUT", raising=False)
+    monkeypatch.delenv("TWCC_PROFILES_DIR", raising=False)
     source = (ROOT / "jupyterhub_config.py").read_text()
     c = run_config(source, "jupyterhub_config.py", env, monkeypatch)
     assert c.JupyterHub.spawner_class == "twcc"
-    assert c.TWCCSpawner.profiles_dir == "profiles"
+    assert "profiles_dir" not in c.TWCCSpawner  # unset: the catalog shipped in the package
     services = c.JupyterHub.services.get_value([]) if "services" in c.JupyterHub else []
     assert [s["name"] for s in services] == (["jupyterhub-idle-culler"] if culled else [])
 

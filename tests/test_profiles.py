@@ -21,8 +21,11 @@ def test_profile_list_offers_every_visible_release_and_size(shipped_profiles: Pa
     assert len(profiles) == 15
     assert [p["slug"] for p in profiles if p["default"]] == ["pytorch-22-02"]
     by_slug = {p["slug"]: p for p in profiles}
-    assert by_slug["pytorch-21-11"]["description"] == (
-        "PyTorch 1.11.0a0+b6df043 · CUDA 11.5.0 · Python 3.8"
+    assert by_slug["pytorch-21-08"]["description"] == (
+        "PyTorch 1.10.0a0+3fd9dcf · CUDA 11.4.1 · Python 3.8"
+    )
+    assert by_slug["pytorch-21-11"]["description"] == (  # its PyTorch string is from user reports
+        "PyTorch 1.11.0a0+b6df043 · CUDA 11.5.0 · Python 3.8 · (some versions unverified)"
     )
     assert "deprecated: Python 3.6 on Ubuntu 16.04" in by_slug["pytorch-18-08"]["description"]
     assert "unverified" in by_slug["pytorch-18-08"]["description"]

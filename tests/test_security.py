@@ -69,3 +69,53 @@ async def test_a_setting_that_reopens_a_hole_stops_the_spawn(
     assert pod_security_problems(await relaxed.get_pod_manifest()) == pod_security_problems(
         manifest
     )
+
+
+async def test_operator_containers_get_the_restricted_defaults_and_start(make_spawner) -> None:
+    spawner = make_spawner(
+        user_options={"release": "22.02"},
+        init_containers=[{"name": "fetch", "image": "busybox", "command": ["true"]}],
+        extra_containers=[
+            {
+                "name": "side",
+                "image": "busybox",
+                "securityContext": {"runAsUser": 1000, "capabilities": {"add": []}},
+            }
+        ],
+    )
+    pod = await pod_of(spawner)
+    kubernetes_validate.validate(pod, latest_version(), strict=True)
+    assert pod_security_problems(pod) == []
+    spec = pod["spec"]
+    (fetch,) = [c for c in spec["initContainers"] if c["name"] == "fetch"]
+    assert fetch["securityContext"] == {
+        "allowPrivilegeEscalation": False,
+        "privileged": False,
+        "capabilities": {"drop": ["ALL"]},
+    }
+    (side,) = [c for c in spec["containers"] if c["name"] == "side"]
+    assert side["securityContext"] == {  # what it sets is kept
+        "runAsUser": 1000,
+        "allowPrivilegeEscalation": False,
+        "privileged": False,
+        "capabilities": {"add": [], "drop": ["ALL"]},
+    }
+
+
+async def test_a_trusted_container_runs_as_configured(make_spawner) -> None:
+    privileged = {
+        "name": "block-cloud-metadata",
+        "image": "quay.io/jupyterhub/k8s-network-tools:4.4.0",
+        "securityContext": {"privileged": True, "capabilities": {"add": ["NET_ADMIN"]}},
+    }
+    refused = make_spawner(user_options={"release": "22.02"}, init_containers=[privileged])
+    with pytest.raises(SpawnException, match="'block-cloud-metadata' is privileged"):
+        await pod_of(refused)
+    trusted = make_spawner(
+        user_options={"release": "22.02"},
+        init_containers=[privileged],
+        trusted_containers=["block-cloud-metadata"],
+    )
+    pod = await pod_of(trusted)
+    (container,) = [c for c in pod["spec"]["initContainers"] if c["name"] == privileged["name"]]
+    assert container["securityContext"] == privileged["securityContext"]

@@ -78,6 +78,9 @@ class Release:
     prepull: bool = False
     notes: Mapping[str, str] | None = None
     unverified: frozenset[str] = frozenset()
+    """Fields not checked against NVIDIA's text, the ``conflicting`` ones included."""
+    conflicting: frozenset[str] = frozenset()
+    """Fields whose sources disagree (``notes`` names them)."""
 
     @property
     def title(self) -> str:
@@ -338,7 +341,8 @@ def _build_release(item: dict[str, Any]) -> Release:
         groups=_groups(item),
         prepull=item.get("prepull", False),
         notes=dict(item.get("notes", {})),
-        unverified=frozenset(item.get("unverified", ())),
+        unverified=frozenset(item.get("unverified", ())) | frozenset(item.get("conflicting", ())),
+        conflicting=frozenset(item.get("conflicting", ())),
     )
 
 

@@ -1,10 +1,12 @@
-"""Live reload of the profile files: edits take effect without a hub restart.
+"""Where the profile files are, and their live reload: edits take effect without a hub restart.
 
-:class:`CatalogSource` re-reads the files when their content changes: it compares a
-digest of both files (a few KiB) on every look, so an edit of the same length
+:func:`profiles_directory` turns the ``profiles_dir`` setting into a directory: the
+catalog shipped in the package when unset, relative paths against the hub's
+config file. :class:`CatalogSource` re-reads the files when their content changes: it
+compares a digest of both files (a few KiB) on every look, so an edit of the same length
 within one tick of a coarse file-system clock is seen too, as is a ConfigMap mount
-swapping its symlink. A broken edit is logged once, naming every problem, and the
-last good catalog keeps serving: no outage, no 500s.
+swapping its symlink. A broken edit is logged once, naming every problem, and the last
+good catalog keeps serving: no outage, no 500s.
 """
 
 from __future__ import annotations
@@ -18,7 +20,19 @@ from .catalog import RELEASES_FILE, SIZES_FILE, Catalog, CatalogError, load_cata
 
 Stamp = bytes
 
+#: The catalog shipped in the package: the repository's ``profiles/``, copied into
+#: the wheel at build time (in a source tree this is a symlink to it).
+SHIPPED_PROFILES = Path(__file__).resolve().parent / "catalog_data"
+
 log = logging.getLogger(__name__)
+
+
+def profiles_directory(setting: str, base: Path) -> Path:
+    """The directory a ``profiles_dir`` setting names: the shipped catalog if empty,
+    a relative path taken from ``base`` (the hub's config file's directory)."""
+    if not setting:
+        return SHIPPED_PROFILES
+    return (base / Path(setting).expanduser()).resolve()
 
 
 class CatalogSource:

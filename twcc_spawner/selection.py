@@ -14,6 +14,11 @@ form all end up here):
     image built on the release, e.g. ``"registry.twcc.ai/lab-a/torch:21.11-v2"``,
     matching one of their patterns. The release's facts (driver, GPUs) still apply.
 
+KubeSpawner's spelling of the same choice is accepted too, since the catalog is
+a KubeSpawner profile list: ``profile`` (a release's profile slug, e.g.
+``"pytorch-21-11"``) for ``release``, with ``size`` the profile's one option; in
+the form and the spawn URL its option field is ``profile-option-<slug>--size``.
+
 Anything else is refused, and so is anything not offered to the user: the
 message names what is offered, so a person can pick again.
 """
@@ -30,6 +35,9 @@ from .catalog import Catalog, Release, Size
 
 OPTION_KEYS = ("release", "gpus", "size")
 IMAGE_KEY = "image"
+#: KubeSpawner's keys: the profile slug, and the form field of a profile's option.
+PROFILE_KEY = "profile"
+PROFILE_OPTION_PREFIX = "profile-option-"
 _MAX_SHOWN = 40
 
 _COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
@@ -76,6 +84,25 @@ def _shown(value: Any) -> str:
     """A user-supplied value, quoted and cut short, for a message."""
     text = repr(value)
     return text if len(text) <= _MAX_SHOWN else text[: _MAX_SHOWN - 1] + "…"
+
+
+def _release_asked(catalog: Catalog, options: Mapping[str, Any], groups: frozenset[str]) -> Any:
+    """The ``release`` asked for, given as such or as KubeSpawner's ``profile`` slug
+    (empty: the default profile, as in KubeSpawner)."""
+    slug = options.get(PROFILE_KEY)
+    if slug is None or slug == "":
+        return options.get("release")
+    offered = catalog.releases_for(groups)
+    match = next((r for r in offered if profile_slug(r) == slug), None)
+    if match is None:
+        slugs = ", ".join(profile_slug(r) for r in offered)
+        raise SelectionError(f"Profile {_shown(slug)} is not offered; pick one of: {slugs}.")
+    if "release" in options and options["release"] != match.release:
+        raise SelectionError(
+            f"Profile {slug} is PyTorch release {match.release}, not "
+            f"{_shown(options['release'])}; give one of profile and release."
+        )
+    return match.release
 
 
 def _pick_release(catalog: Catalog, value: Any, groups: frozenset[str]) -> Release:
@@ -179,12 +206,15 @@ def resolve(
             'user_options must be an object such as {"release": "21.11", "gpus": 2}.'
         )
     keys = (*OPTION_KEYS, IMAGE_KEY) if image_patterns else OPTION_KEYS
-    unknown = [k for k in options if k not in keys]
+    unknown = [k for k in options if k not in (*keys, PROFILE_KEY)]
     if unknown:
         shown = ", ".join(_shown(k) for k in unknown[:5])
-        raise SelectionError(f"Unknown option(s) {shown}; the options are: {', '.join(keys)}.")
+        raise SelectionError(
+            f"Unknown option(s) {shown}; the options are: {', '.join(keys)} "
+            f"(or KubeSpawner's {PROFILE_KEY} and size)."
+        )
     return Selection(
-        _pick_release(catalog, options.get("release"), groups),
+        _pick_release(catalog, _release_asked(catalog, options, groups), groups),
         _pick_size(catalog, options, groups),
         _pick_image(options.get(IMAGE_KEY), image_patterns) if image_patterns else None,
     )
@@ -195,15 +225,34 @@ def profile_slug(release: Release) -> str:
     return "pytorch-" + release.release.replace(".", "-")
 
 
+def _value(values: list[Any]) -> Any:
+    return values[0] if len(values) == 1 else list(values)
+
+
 def options_from_form(formdata: Mapping[str, list[Any]]) -> dict[str, Any]:
     """``user_options`` from the spawn form or the ``/hub/spawn?opt-...`` query.
 
     Each field's single value is taken as is; a field given twice stays a list,
-    which :func:`resolve` refuses. Nothing is dropped, so unknown fields are
+    which :func:`resolve` refuses. KubeSpawner's option fields of the chosen
+    profile, ``profile-option-<slug>--<option>``, become ``<option>`` (as
+    KubeSpawner turns them into ``user_options``), and those of other profiles are
+    dropped, since a KubeSpawner form posts every profile's fields. Nothing else is
+    dropped, so unknown fields (and option fields without a ``profile``) are
     refused by :func:`resolve` rather than silently ignored.
     """
-    return {
-        key: values[0] if len(values) == 1 else list(values)
+    options = {
+        key: _value(values)
         for key, values in formdata.items()
-        if key != "_xsrf"
+        if key != "_xsrf" and not key.startswith(PROFILE_OPTION_PREFIX)
     }
+    profile = options.get(PROFILE_KEY)
+    chosen = f"{PROFILE_OPTION_PREFIX}{profile}--" if isinstance(profile, str) else None
+    for key, values in formdata.items():
+        if not key.startswith(PROFILE_OPTION_PREFIX):
+            continue
+        if chosen is None or not profile:
+            options[key] = _value(values)
+        elif key.startswith(chosen):
+            name, value = key[len(chosen) :], _value(values)
+            options[name] = value if options.get(name, value) == value else [options[name], value]
+    return options

@@ -10,6 +10,7 @@ the selection becomes the pod (:mod:`.podspec`).
 from __future__ import annotations
 
 import asyncio
+import copy
 import time
 from collections.abc import AsyncIterator, Awaitable
 from pathlib import Path
@@ -23,20 +24,29 @@ from kubernetes_asyncio.client.rest import ApiException
 from kubespawner import KubeSpawner
 from tornado import web
 from traitlets import Bool, Dict, Enum, Float, Integer, List, Unicode, default
+from traitlets.config import LoggingConfigurable
 
 from . import metrics
 from .api_retry import ApiRetry
 from .bootstrap import BootstrapPolicy, Strategy, apply_bootstrap
 from .catalog import Catalog, CatalogError
-from .catalog_source import CatalogSource
+from .catalog_source import CatalogSource, profiles_directory
 from .form import ImageField, render_form
 from .i18n import negotiate, translate
 from .podspec import GpuPodPolicy, apply_selection, require_node_terms
 from .preflight.spawner_mixin import GpuPreflight
 from .profiles import Availability, always_available, build_profile_list
 from .progress import container_running, merge, start_script_steps
-from .security import CONTAINER_SECURITY_CONTEXT, POD_SECURITY_CONTEXT, pod_security_problems
+from .security import (
+    CONTAINER_SECURITY_CONTEXT,
+    POD_SECURITY_CONTEXT,
+    PodSettings,
+    pod_security_problems,
+    restrict_containers,
+    settings_problems,
+)
 from .selection import Selection, SelectionError, options_from_form, resolve
+from .startup import hub_config_dir
 from .storage import StoragePolicy, apply_storage
 from .watchdog import container_failure, unschedulable_message
 
@@ -58,15 +68,18 @@ class TWCCSpawner(GpuPreflight, ApiRetry, KubeSpawner):
     """Start JupyterLab in an NGC PyTorch container with the GPUs a researcher picked."""
 
     profiles_dir = Unicode(
-        "profiles",
+        "",
         config=True,
         help="""
-        Directory holding ``releases.yaml`` and ``sizes.yaml`` (relative paths are
-        relative to the hub's working directory).
+        Directory holding ``releases.yaml`` and ``sizes.yaml``. Empty (the
+        default): the catalog shipped with twcc-spawner (the 15 NGC releases and
+        TWCC's sizes). A relative path is taken from the directory of the hub's
+        config file (e.g. ``profiles`` beside ``jupyterhub_config.py``).
 
         The files are re-read when they change, so an edit reaches the next spawn
         form without restarting the hub. An edit that fails validation is logged
-        with every problem and the last good catalog stays in use.
+        with every problem and the last good catalog stays in use. A directory
+        that is missing or never valid stops the hub at start-up, naming it.
         """,
     )
 
@@ -274,6 +287,21 @@ class TWCCSpawner(GpuPreflight, ApiRetry, KubeSpawner):
         """,
     )
 
+    trusted_containers = List(
+        Unicode(),
+        config=True,
+        help="""
+        Names of containers the operators vouch for: KubeSpawner's
+        ``init_containers`` or ``extra_containers`` that may break the pod security
+        rules, e.g. ``["block-cloud-metadata"]`` for Zero-to-JupyterHub's
+        privileged init container that blocks the cloud metadata server with
+        iptables. Their security context is used as configured: no defaults are
+        filled in and nothing is refused. Every other operator container gets the
+        restricted defaults wherever it sets none, and one that explicitly breaks
+        a rule stops the hub at start-up, naming the setting.
+        """,
+    )
+
     @default("container_security_context")
     def _container_security_context_default(self) -> dict[str, Any]:
         return dict(CONTAINER_SECURITY_CONTEXT)
@@ -289,9 +317,14 @@ class TWCCSpawner(GpuPreflight, ApiRetry, KubeSpawner):
     # --- catalog -----------------------------------------------------------
 
     @property
+    def profiles_path(self) -> Path:
+        """The directory ``profiles_dir`` names (see its help)."""
+        return profiles_directory(self.profiles_dir, hub_config_dir())
+
+    @property
     def catalog_source(self) -> CatalogSource:
         """The live catalog of ``profiles_dir``, shared by every spawner of the hub."""
-        directory = Path(self.profiles_dir).resolve()
+        directory = self.profiles_path
         source = self._catalog_sources.get(directory)
         if source is None:
             source = self._catalog_sources[directory] = CatalogSource(directory, self.log)
@@ -312,7 +345,8 @@ class TWCCSpawner(GpuPreflight, ApiRetry, KubeSpawner):
     @property
     def user_groups(self) -> frozenset[str]:
         """Names of the JupyterHub groups the user belongs to."""
-        return frozenset(group.name for group in self.user.groups)
+        # any user object: KubeSpawner's mock user (``_mock=True``) has no groups
+        return frozenset(group.name for group in getattr(self.user, "groups", None) or ())
 
     def bootstrap_policy(self, selection: Selection) -> BootstrapPolicy:
         """How the server starts for ``selection``, from the traits."""
@@ -463,7 +497,8 @@ class TWCCSpawner(GpuPreflight, ApiRetry, KubeSpawner):
         pod = apply_storage(pod, self.storage_policy())
         pod = apply_bootstrap(pod, self.selection, self.bootstrap_policy(self.selection))
         pod = require_node_terms(pod, self.preflight_terms)
-        problems = pod_security_problems(pod)
+        pod = restrict_containers(pod, self._operator_container_names())
+        problems = pod_security_problems(pod, frozenset(self.trusted_containers))
         if self.enforce_pod_security and problems:
             raise spawn_refusal(
                 "The hub's pod settings break the pod security rules "
@@ -472,6 +507,53 @@ class TWCCSpawner(GpuPreflight, ApiRetry, KubeSpawner):
                 status_code=500,
             )
         return pod
+
+    def _listed(self, setting: Any) -> list[Any]:
+        """A KubeSpawner list-or-dict setting as KubeSpawner lists it (a dict by key)."""
+        return list(self._sorted_dict_values(setting))
+
+    def _operator_container_names(self) -> set[str]:
+        containers = [*self._listed(self.init_containers), *self._listed(self.extra_containers)]
+        names = {getattr(c, "name", None) or c.get("name") for c in containers}
+        return names - set(self.trusted_containers)
+
+    def pod_settings(self) -> PodSettings:
+        """The settings that shape every pod's security, for :func:`settings_problems`."""
+        return PodSettings(
+            init_containers=tuple(self._listed(self.init_containers)),
+            extra_containers=tuple(self._listed(self.extra_containers)),
+            container_security_context=self.container_security_context,
+            extra_container_config=self.extra_container_config,
+            pod_security_context=self.pod_security_context,
+            extra_pod_config=self.extra_pod_config,
+            volumes=tuple(self._listed(self.volumes)),
+            token_mounted=self.automount_service_account_token is True
+            or (self.automount_service_account_token is None and self.service_account is not None),
+            trusted=frozenset(self.trusted_containers),
+        )
+
+    @classmethod
+    def startup_problems(cls, config: Any) -> list[str]:
+        """What in the hub's ``config`` stops every spawn: the catalog and the pod rules.
+
+        Run once when the hub starts (:func:`~.startup.check_at_hub_start`), on the
+        settings as a spawner would see them, without building one (a spawner
+        needs a user).
+        """
+        settings = cls.__new__(cls)
+        LoggingConfigurable.__init__(settings, config=copy.deepcopy(config))
+        problems = []
+        directory = settings.profiles_path
+        if not directory.is_dir():
+            problems.append(f"profiles_dir: {directory} is not a directory")
+        else:
+            try:
+                settings.catalog_source.get()
+            except CatalogError as e:
+                problems += [f"profiles_dir: {directory}/{p}" for p in e.problems]
+        if settings.enforce_pod_security:
+            problems += settings_problems(settings.pod_settings())
+        return problems
 
     def start(self) -> asyncio.Future[Any]:
         """KubeSpawner's start, ended early by :meth:`_watch_start` if the pod cannot start."""

@@ -76,11 +76,14 @@ BAD_OPTIONS = [
     ({"release": "21.99", "gpus": 1}, "'21.99'"),
     ({"release": "21.11", "gpus": 3}, "3 GPUs is not offered"),
     ({"release": "21.11", "image": "evil/miner:latest"}, "'image'"),
+    # KubeSpawner's spelling is refused the same way
+    ({"profile": "pytorch-99-99"}, "Profile 'pytorch-99-99' is not offered"),
+    ({"profile": "pytorch-21-11", "size": "c.huge"}, "Size 'c.huge' is not offered"),
 ]
 
 
 def test_bad_user_options_are_a_400_with_the_reason_and_no_pod(api: HubApi, k8s: Cluster) -> None:
-    # one hub for the three cases: starting a hub costs more than the cases
+    # one hub for all the cases: starting a hub costs more than the cases
     for options, message in BAD_OPTIONS:
         response = api.start("alice", **options)
         assert response.status_code == 400, (options, response.text)

@@ -159,10 +159,11 @@ class GpuPreflight(Configurable):
         self_: Any = self
         selection = selection or self_.selection
         catalog, groups = self_.catalog(), self_.user_groups
+        listed = self_._sorted_dict_values  # KubeSpawner's: a list, or a dict's values by key
         placement = Placement.of(
             {**self_.node_selector, **self_.gpu_node_selector},
-            [*self_.tolerations, *self_.gpu_tolerations],
-            [term_from_k8s(t) for t in self_.node_affinity_required],
+            [*listed(self_.tolerations), *self_.gpu_tolerations],
+            [term_from_k8s(t) for t in listed(self_.node_affinity_required)],
         )
         return Request(
             selection=selection,

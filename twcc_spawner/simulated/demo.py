@@ -28,13 +28,21 @@ MIN_PASSWORD = 8
 
 
 def port_is_free(port: int) -> bool:
-    """Whether ``port`` can be bound on 127.0.0.1 right now."""
+    """Whether nothing listens on ``port`` on 127.0.0.1 right now.
+
+    Asks by connecting, not by binding: connections of a demo that just stopped
+    linger in TIME-WAIT for a minute, which makes a plain bind fail although the
+    proxy can listen there again (it sets SO_REUSEADDR).
+    """
     with socket.socket() as s:
+        s.settimeout(2)
         try:
-            s.bind(("127.0.0.1", port))
+            s.connect(("127.0.0.1", port))
+        except ConnectionRefusedError:
+            return True
         except OSError:
             return False
-        return True
+        return False
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:

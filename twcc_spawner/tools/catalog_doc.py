@@ -12,7 +12,11 @@ def _fact(release: Release, field: str) -> str:
         return "–"
     if isinstance(value, tuple):
         value = ", ".join(value)
-    mark = " (unverified)" if field in release.unverified else ""
+    mark = ""
+    if field in release.conflicting:
+        mark = " (conflicting sources)"
+    elif field in release.unverified:
+        mark = " (unverified)"
     note = release.notes.get(field) if release.notes else None
     return f"{value}{mark}" + (f" [^{release.release}-{field}]" if note else "")
 
@@ -23,7 +27,8 @@ def catalog_markdown(catalog: Catalog, registry: str = "nvcr.io/nvidia/pytorch")
         "# The image catalog",
         "",
         "Generated from `profiles/releases.yaml` and `profiles/sizes.yaml` when the docs are",
-        "built. A value marked *unverified* could not be checked against NVIDIA's text;",
+        "built. A value marked *unverified* could not be checked against NVIDIA's text, one",
+        "marked *conflicting sources* has sources that disagree (its footnote names them);",
         "footnotes say where other values came from when not from the release notes.",
         "",
         "## Releases",

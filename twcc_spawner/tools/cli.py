@@ -18,6 +18,7 @@ from traitlets import Enum, List, Unicode, default
 from traitlets.config import Application, Config
 
 from ..catalog import RELEASES_FILE, CatalogError, load_catalog
+from ..catalog_source import profiles_directory
 from ..form import render_form
 from ..i18n import LOCALES
 from ..podspec import GpuPodPolicy
@@ -66,9 +67,16 @@ class ProfilesCommand(Application):
             self.update_config(cli_config)
 
     @property
+    def configured_profiles_dir(self) -> Path:
+        """``TWCCSpawner.profiles_dir`` as the hub resolves it: the shipped catalog if
+        unset, a relative path from the config file's directory (else from here)."""
+        base = Path(self.config_file).resolve().parent if self.config_file else Path.cwd()
+        return profiles_directory(self.setting("profiles_dir"), base)
+
+    @property
     def profiles_dir(self) -> Path:
         """The directory to read: the positional argument, else ``TWCCSpawner.profiles_dir``."""
-        return Path(self.extra_args[0] if self.extra_args else self.setting("profiles_dir"))
+        return Path(self.extra_args[0]) if self.extra_args else self.configured_profiles_dir
 
     def setting(self, name: str) -> Any:
         return spawner_setting(self.config, name)
@@ -166,7 +174,7 @@ class AddReleaseCommand(ProfilesCommand):
 
     @property
     def profiles_dir(self) -> Path:
-        return Path(self.setting("profiles_dir"))
+        return self.configured_profiles_dir
 
     def start(self) -> None:
         if len(self.extra_args) != 1:
@@ -244,7 +252,9 @@ class TwccProfiles(Application):
     NGC release, and render the ConfigMap and image pre-puller for the cluster.
 
     The profiles directory is TWCCSpawner.profiles_dir: `--profiles-dir=DIR`, or
-    `--config=jupyterhub_config.py` to use the hub's setting. On the hub pod the
+    `--config=jupyterhub_config.py` to use the hub's setting (a relative one is
+    taken from the config file's directory); unset, the catalog shipped with
+    twcc-spawner. On the hub pod the
     profiles are usually a ConfigMap mounted at a directory such as
     /usr/local/etc/twcc/profiles.
     """
