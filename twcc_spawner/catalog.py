@@ -76,6 +76,9 @@ class Release:
     hidden: bool = False
     groups: frozenset[str] | None = None
     prepull: bool = False
+    image_size: int | None = None
+    """Compressed image size in bytes (what a first start downloads), if known."""
+    image_size_estimated: bool = False
     notes: Mapping[str, str] | None = None
     unverified: frozenset[str] = frozenset()
     """Fields not checked against NVIDIA's text, the ``conflicting`` ones included."""
@@ -321,7 +324,7 @@ def _groups(item: Mapping[str, Any]) -> frozenset[str] | None:
 
 
 def _build_release(item: dict[str, Any]) -> Release:
-    deprecated = item.get("deprecated")
+    deprecated, size = item.get("deprecated"), item.get("image_size")
     return Release(
         release=item["release"],
         tag=item["tag"],
@@ -340,6 +343,10 @@ def _build_release(item: dict[str, Any]) -> Release:
         hidden=item.get("hidden", False),
         groups=_groups(item),
         prepull=item.get("prepull", False),
+        image_size=int(parse_quantity(size["compressed"]))
+        if (size := item.get("image_size"))
+        else None,
+        image_size_estimated=bool(size and "estimated" in size),
         notes=dict(item.get("notes", {})),
         unverified=frozenset(item.get("unverified", ())) | frozenset(item.get("conflicting", ())),
         conflicting=frozenset(item.get("conflicting", ())),

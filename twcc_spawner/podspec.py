@@ -21,6 +21,7 @@ from kubernetes_asyncio.client import (
     V1NodeSelectorRequirement,
     V1NodeSelectorTerm,
     V1Pod,
+    V1PreferredSchedulingTerm,
     V1ResourceRequirements,
     V1Toleration,
     V1Volume,
@@ -161,4 +162,23 @@ def require_node_terms(pod: V1Pod, terms: Sequence[Term]) -> V1Pod:
             for term in terms
         ]
     )
+    return pod
+
+
+def prefer_nodes(pod: V1Pod, nodes: Sequence[str], weight: int) -> V1Pod:
+    """Make ``pod`` prefer ``nodes`` (by hostname) with ``weight``, beside its own preferences."""
+    if not nodes:
+        return pod
+    affinity = pod.spec.affinity = pod.spec.affinity or V1Affinity()
+    node_affinity = affinity.node_affinity = affinity.node_affinity or V1NodeAffinity()
+    preferred = node_affinity.preferred_during_scheduling_ignored_during_execution or []
+    hostname = V1NodeSelectorRequirement(
+        key="kubernetes.io/hostname", operator="In", values=list(nodes)
+    )
+    node_affinity.preferred_during_scheduling_ignored_during_execution = [
+        *preferred,
+        V1PreferredSchedulingTerm(
+            weight=weight, preference=V1NodeSelectorTerm(match_expressions=[hostname])
+        ),
+    ]
     return pod

@@ -17,10 +17,17 @@ from .selection import Selection, profile_slug
 
 # Why a (release, size) cannot start now: an i18n key under "avail.", or None if it can.
 Availability = Callable[[Release, Size], str | None]
+# What to say of a release's image (ready on warm nodes, or the first start's download).
+ImageNote = Callable[[Release], str | None]
 
 
 def always_available(release: Release, size: Size) -> str | None:
     """The availability when nothing is known about the cluster."""
+    return None
+
+
+def no_image_note(release: Release) -> str | None:
+    """The image note when nothing is known about the cluster."""
     return None
 
 
@@ -74,6 +81,7 @@ def build_profile_list(
     preselect: Selection | None = None,
     locale: str = "en",
     availability: Availability = always_available,
+    image_note: ImageNote = no_image_note,
 ) -> list[dict[str, Any]]:
     """The profiles a user in ``groups`` may start, newest release first.
 
@@ -89,7 +97,9 @@ def build_profile_list(
             "display_name": release.title,
             "slug": profile_slug(release),
             "release": release.release,
-            "description": release_summary(release, locale),
+            "description": " · ".join(
+                filter(None, [release_summary(release, locale), image_note(release)])
+            ),
             "default": release == default_release,
             "profile_options": {
                 "size": {

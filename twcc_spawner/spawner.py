@@ -33,9 +33,17 @@ from .catalog import Catalog, CatalogError
 from .catalog_source import CatalogSource, profiles_directory
 from .form import ImageField, render_form
 from .i18n import negotiate, translate
-from .podspec import GpuPodPolicy, apply_selection, require_node_terms
+from .podspec import GpuPodPolicy, apply_selection, prefer_nodes, require_node_terms
+from .preflight.image_locality import PREFERENCE_WEIGHT
+from .preflight.image_mixin import ImagePlacement
 from .preflight.spawner_mixin import GpuPreflight
-from .profiles import Availability, always_available, build_profile_list
+from .profiles import (
+    Availability,
+    ImageNote,
+    always_available,
+    build_profile_list,
+    no_image_note,
+)
 from .progress import container_running, merge, start_script_steps
 from .security import (
     CONTAINER_SECURITY_CONTEXT,
@@ -64,7 +72,7 @@ def spawn_refusal(message: str, *, reason: str, status_code: int = 400) -> Spawn
     return error
 
 
-class TWCCSpawner(GpuPreflight, ApiRetry, KubeSpawner):
+class TWCCSpawner(GpuPreflight, ImagePlacement, ApiRetry, KubeSpawner):
     """Start JupyterLab in an NGC PyTorch container with the GPUs a researcher picked."""
 
     profiles_dir = Unicode(
@@ -433,13 +441,13 @@ class TWCCSpawner(GpuPreflight, ApiRetry, KubeSpawner):
             raise web.HTTPError(503, "The hub's image catalog is broken.") from e
 
     def _profiles_and_preselection(
-        self, availability: Availability
+        self, availability: Availability, image_note: ImageNote = no_image_note
     ) -> tuple[list[dict[str, Any]], Selection | None]:
         """The form's profile list and the saved selection it preselects (if still offered)."""
         catalog = self._catalog()
         preselected = self._preselected(catalog)
         profiles = build_profile_list(
-            catalog, self.user_groups, preselected, self.locale, availability
+            catalog, self.user_groups, preselected, self.locale, availability, image_note
         )
         return profiles, preselected
 
@@ -454,7 +462,12 @@ class TWCCSpawner(GpuPreflight, ApiRetry, KubeSpawner):
 
     async def _render_catalog_form(self, spawner: TWCCSpawner) -> str:
         availability = await spawner.form_availability()
-        profile_list, preselected = spawner._profiles_and_preselection(availability)
+        image_note = (
+            spawner.image_notes(await spawner.preflight_cluster(), spawner.preflight_request)
+            if spawner.preflight_enabled
+            else no_image_note
+        )
+        profile_list, preselected = spawner._profiles_and_preselection(availability, image_note)
         return render_form(
             profile_list,
             spawner.locale,
@@ -475,6 +488,7 @@ class TWCCSpawner(GpuPreflight, ApiRetry, KubeSpawner):
         traits, so a failed spawn leaves nothing behind for the next one.
         """
         self.selection = None
+        self.preferred_image_nodes = ()
         self.preflight_begin()
         try:
             self.selection = self.resolve_selection(self.user_options)
@@ -497,6 +511,7 @@ class TWCCSpawner(GpuPreflight, ApiRetry, KubeSpawner):
         pod = apply_storage(pod, self.storage_policy())
         pod = apply_bootstrap(pod, self.selection, self.bootstrap_policy(self.selection))
         pod = require_node_terms(pod, self.preflight_terms)
+        pod = prefer_nodes(pod, self.preferred_image_nodes, PREFERENCE_WEIGHT)
         pod = restrict_containers(pod, self._operator_container_names())
         problems = pod_security_problems(pod, frozenset(self.trusted_containers))
         if self.enforce_pod_security and problems:
@@ -651,7 +666,8 @@ class TWCCSpawner(GpuPreflight, ApiRetry, KubeSpawner):
             yield {"progress": 1, "message": f"Starting {label}"}
         async for event in self.preflight_progress():
             yield event
-        async for event in merge(super().progress(), self._container_progress()):
+        progress = merge(super().progress(), self._container_progress(), self.pull_progress())
+        async for event in progress:
             yield event
 
     async def _container_progress(self) -> AsyncIterator[dict[str, Any]]:

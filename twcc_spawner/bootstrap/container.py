@@ -134,7 +134,9 @@ def apply_bootstrap(pod: V1Pod, selection: Selection, policy: BootstrapPolicy) -
     if policy.ready_path:
         container.readiness_probe = V1Probe(
             http_get=V1HTTPGetAction(path=policy.ready_path, port=policy.port),
-            period_seconds=2,
+            # the kubelet's shortest period: Ready (and the spawn's end) follows the
+            # server's start within a second
+            period_seconds=1,
             failure_threshold=3,
         )
     pod.spec.restart_policy = "Never"

@@ -30,6 +30,8 @@ say() {
 }
 
 fail() {
+    # a running CUDA check must not overwrite this reason with its own
+    [ -n "${cuda_pid:-}" ] && kill "$cuda_pid" 2> /dev/null
     say "FAILED: $*"
     printf '%s\n' "$*" > "${TWCC_TERMINATION_LOG:-/dev/termination-log}" 2>/dev/null
     exit 1
@@ -189,14 +191,29 @@ say "starting ${TWCC_SELECTION:-a server} (${JUPYTER_IMAGE:-image unknown}), str
 [ -n "${KUBE_EMULATOR_SHM_KIB:-}" ] &&
     say "SIMULATED: running under the twcc-spawner Kubernetes emulator (KUBE_EMULATOR_SHM_KIB stands for the size of /dev/shm)"
 
+cuda_pid=""
 if [ "${TWCC_PREFLIGHT:-1}" = 1 ]; then
     check_gpus
     check_driver
     check_shm
-    check_cuda
+    # The CUDA check (importing the image's torch) takes seconds: it runs while the
+    # server environment is checked, and the server starts only once it has passed.
+    cuda_log="${TMPDIR:-/tmp}/twcc-cuda-check.$$"
+    check_cuda > "$cuda_log" 2>&1 &
+    cuda_pid=$!
 else
     say "container checks skipped (TWCC_PREFLIGHT=${TWCC_PREFLIGHT})"
 fi
+
+# wait_cuda: the CUDA check's verdict; its failure (already in the termination log) ends the start.
+wait_cuda() {
+    [ -n "$cuda_pid" ] || return 0
+    wait "$cuda_pid"
+    cuda_status=$?
+    cat "$cuda_log"
+    rm -f "$cuda_log"
+    [ "$cuda_status" = 0 ] || exit 1
+}
 
 case ${TWCC_SERVER_STRATEGY:-} in
     server-env)
@@ -218,5 +235,6 @@ case " $* " in
     *) [ "$(id -u)" = 0 ] && set -- "$@" --ServerApp.allow_root=True ;;
 esac
 mkdir -p "$HOME" && cd "$HOME" || fail "cannot use $HOME as the home directory"
+wait_cuda
 say "checks and set-up took $(($(date +%s) - started))s; starting the Jupyter server"
 exec "$@"

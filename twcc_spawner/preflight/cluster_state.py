@@ -4,8 +4,8 @@
 :mod:`.cluster_watch`) and keeps, incrementally, what a preflight verdict needs so
 that a verdict costs no API call and no pass over all pods:
 
-- per node: allocatable resources, GFD driver and GPU family, and the requests
-  of its non-terminated pods, so its free resources are one subtraction;
+- per node: allocatable resources, GFD driver and GPU family, the images it lists,
+  and the requests of its non-terminated pods, so its free resources are one subtraction;
 - nodes bucketed by free GPUs;
 - per scheduling requirement (:class:`Placement`), the set of nodes that meet it,
   updated node by node as nodes change;
@@ -138,6 +138,8 @@ class NodeInfo:
     schedulable: bool
     allocatable: Usage
     gpu: NodeGpu
+    images: frozenset[str] = frozenset()
+    """The image names the node lists in ``status.images`` (:mod:`.image_locality`)."""
 
     @classmethod
     def of(cls, node: Mapping[str, Any], gpu_resource: str) -> NodeInfo:
@@ -159,6 +161,11 @@ class NodeInfo:
             schedulable=ready and not spec.get("unschedulable"),
             allocatable=usage_of(status.get("allocatable") or {}, gpu_resource),
             gpu=node_gpu(labels),
+            images=frozenset(
+                sys.intern(name)
+                for image in status.get("images") or ()
+                for name in image.get("names") or ()
+            ),
         )
 
     def admits(self, placement: Placement) -> bool:

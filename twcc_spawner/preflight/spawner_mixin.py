@@ -202,13 +202,18 @@ class GpuPreflight(Configurable):
         self._preflight_done = True
         self._preflight_changed.set()
 
+    async def preflight_cluster(self) -> Cluster:
+        """The hub's picture of the cluster, once the shared watch has synced."""
+        watch = self.cluster_watch()
+        await watch.wait_synced(self.preflight_sync_timeout)
+        return Cluster(watch.state, watch.nodes_known, watch.pods_scope)
+
     async def preflight(self) -> Verdict | None:
         """Run the checks; reserve the GPUs, or return the failing check's verdict."""
         if not self.preflight_enabled:
             return None
+        cluster = await self.preflight_cluster()
         watch = self.cluster_watch()
-        await watch.wait_synced(self.preflight_sync_timeout)
-        cluster = Cluster(watch.state, watch.nodes_known, watch.pods_scope)
         request = self.preflight_request()
         verdicts = run_checks(cluster, request)
         for step, verdict in enumerate(verdicts):
@@ -219,6 +224,8 @@ class GpuPreflight(Configurable):
         if not last.ok:
             return last
         self.preflight_terms = tuple(pod_terms(verdicts))
+        self_: Any = self
+        self_.choose_image_nodes(watch.state, request, self.preflight_terms)
         if last.node is not None:
             watch.state.reserve(
                 self.pod_key,
@@ -235,9 +242,7 @@ class GpuPreflight(Configurable):
         """
         if not self.preflight_enabled:
             return always_available
-        watch = self.cluster_watch()
-        await watch.wait_synced(self.preflight_sync_timeout)
-        cluster = Cluster(watch.state, watch.nodes_known, watch.pods_scope)
+        cluster = await self.preflight_cluster()
         self_: Any = self
         policy = self_.pod_policy()
         # A cell's checks depend on its size (quota), on what its release needs of a

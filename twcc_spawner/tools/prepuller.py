@@ -19,6 +19,7 @@ from typing import Any
 
 from ..catalog import Catalog, Release
 from ..podspec import GpuPodPolicy
+from ..preflight.image_locality import image_names
 from ..quantity import parse_quantity
 
 PREPULLER_NAME = "twcc-image-prepuller"
@@ -112,16 +113,6 @@ def is_gpu_node(node: Mapping[str, Any], policy: GpuPodPolicy) -> bool:
     return parse_quantity(str(allocatable.get(policy.gpu_resource, "0"))) > 0
 
 
-def _names(ref: str) -> set[str]:
-    """Names a node may list for ``ref``; ``repo:tag@sha256:…`` is listed as ``repo@sha256:…``."""
-    if "@" not in ref:
-        return {ref}
-    repository, digest = ref.split("@", 1)
-    last = repository.rsplit("/", 1)[-1]
-    untagged = repository.rsplit(":", 1)[0] if ":" in last else repository
-    return {ref, f"{untagged}@{digest}"}
-
-
 def image_cache(
     catalog: Catalog, nodes: Iterable[Mapping[str, Any]], policy: GpuPodPolicy
 ) -> ImageCache:
@@ -137,7 +128,7 @@ def image_cache(
     ]
     cached = {
         release.release: sum(
-            1 for names in held if _names(release.image_ref(policy.registry)) & names
+            1 for names in held if image_names(release.image_ref(policy.registry)) & names
         )
         for release in catalog.releases
     }

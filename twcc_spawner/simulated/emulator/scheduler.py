@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from collections import Counter
 
-from ...quantity import parse_quantity
 from .controller import Controller
 from .events import record_event
 from .scheduling import (
@@ -15,6 +14,7 @@ from .scheduling import (
     set_condition,
     unschedulable_message,
 )
+from .scoring import scores
 from .store import Obj
 
 log = logging.getLogger(__name__)
@@ -50,9 +50,11 @@ class Scheduler(Controller):
             }
             feasible = [n for n in nodes if not failures[n["metadata"]["name"]]]
             if feasible:
-                node = max(feasible, key=lambda n: _free_score(n, usage))
-                usage.setdefault(node["metadata"]["name"], Counter()).update(pod_requests(pod))
-                self._bind(pod, node["metadata"]["name"])
+                scored = scores(pod, feasible, nodes, usage)
+                # kube-scheduler breaks ties at random; the first name is repeatable
+                node = min(scored, key=lambda name: (-scored[name], name))
+                usage.setdefault(node, Counter()).update(pod_requests(pod))
+                self._bind(pod, node)
             else:
                 self._mark_unschedulable(pod, unschedulable_message(len(nodes), failures.values()))
 
@@ -84,12 +86,3 @@ class Scheduler(Controller):
         pod = self.store.update("pods", pod)
         log.info("scheduler: %s/%s: %s", meta["namespace"], meta["name"], message)
         record_event(self.store, pod, "Warning", "FailedScheduling", message, SCHEDULER_NAME)
-
-
-def _free_score(node: Obj, usage: dict[str, Counter[str]]) -> tuple[object, ...]:
-    """Prefer the least allocated node (most free GPUs, then CPU), then the name."""
-    name = node["metadata"]["name"]
-    allocatable = node["status"].get("allocatable", {})
-    used = usage.get(name, Counter())
-    free = [parse_quantity(allocatable.get(r, "0")) - used[r] for r in ("nvidia.com/gpu", "cpu")]
-    return (*free, [-ord(c) for c in name])

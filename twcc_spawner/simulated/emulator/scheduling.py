@@ -37,7 +37,7 @@ def gpu_count(pod: Obj) -> int:
     return int(pod_requests(pod)["nvidia.com/gpu"])
 
 
-def _tolerates(tolerations: Iterable[Mapping[str, Any]], taint: Mapping[str, Any]) -> bool:
+def tolerates(tolerations: Iterable[Mapping[str, Any]], taint: Mapping[str, Any]) -> bool:
     for t in tolerations:
         if t.get("effect") and t["effect"] != taint.get("effect"):
             continue
@@ -49,7 +49,7 @@ def _tolerates(tolerations: Iterable[Mapping[str, Any]], taint: Mapping[str, Any
     return False
 
 
-def _expression_matches(expr: Mapping[str, Any], values: Mapping[str, str]) -> bool:
+def expression_matches(expr: Mapping[str, Any], values: Mapping[str, str]) -> bool:
     key, op, wanted = expr["key"], expr["operator"], expr.get("values") or []
     present = key in values
     if op == "In":
@@ -84,8 +84,8 @@ def _affinity_matches(pod: Obj, node: Obj) -> bool:
         return True
     fields = {"metadata.name": node["metadata"]["name"]}
     return any(
-        all(_expression_matches(e, labels) for e in term.get("matchExpressions") or [])
-        and all(_expression_matches(e, fields) for e in term.get("matchFields") or [])
+        all(expression_matches(e, labels) for e in term.get("matchExpressions") or [])
+        and all(expression_matches(e, fields) for e in term.get("matchFields") or [])
         for term in required.get("nodeSelectorTerms", [])
     )
 
@@ -97,14 +97,12 @@ def node_failures(pod: Obj, node: Obj, used: Counter[str]) -> list[str]:
     Like the real scheduler, the first failing filter decides.
     """
     tolerations = pod.get("spec", {}).get("tolerations") or []
-    if node.get("spec", {}).get("unschedulable") and not _tolerates(
+    if node.get("spec", {}).get("unschedulable") and not tolerates(
         tolerations, {"key": "node.kubernetes.io/unschedulable", "effect": "NoSchedule"}
     ):
         return ["node(s) were unschedulable"]
     for taint in node.get("spec", {}).get("taints") or []:
-        if taint.get("effect") in ("NoSchedule", "NoExecute") and not _tolerates(
-            tolerations, taint
-        ):
+        if taint.get("effect") in ("NoSchedule", "NoExecute") and not tolerates(tolerations, taint):
             return [f"node(s) had untolerated taint {{{taint['key']}: {taint.get('value', '')}}}"]
     if not _affinity_matches(pod, node):
         return ["node(s) didn't match Pod's node affinity/selector"]
