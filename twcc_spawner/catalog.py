@@ -76,6 +76,7 @@ class Release:
     hidden: bool = False
     groups: frozenset[str] | None = None
     prepull: bool = False
+    image_size: int | None = None  # compressed bytes
     notes: Mapping[str, str] | None = None
     unverified: frozenset[str] = frozenset()
 
@@ -337,6 +338,7 @@ def _build_release(item: dict[str, Any]) -> Release:
         hidden=item.get("hidden", False),
         groups=_groups(item),
         prepull=item.get("prepull", False),
+        image_size=item.get("image_size"),
         notes=dict(item.get("notes", {})),
         unverified=frozenset(item.get("unverified", ())),
     )
