@@ -24,9 +24,10 @@ def _state(emu: Emulator, name: str) -> dict[str, Any]:
 async def events(kubectl: Kubectl, pod: str) -> list[tuple[str, str, str]]:
     """``(type, reason, message)`` of the pod's events, oldest first, as kubectl lists them."""
     listing = json.loads((await kubectl("get", "events", "-o", "json")).stdout)
+    ordered = sorted(listing["items"], key=lambda e: int(e["metadata"]["resourceVersion"]))
     return [
         (e["type"], e["reason"], e["message"])
-        for e in listing["items"]
+        for e in ordered
         if e["involvedObject"]["name"] == pod
     ]
 

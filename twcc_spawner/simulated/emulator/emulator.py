@@ -131,6 +131,7 @@ class Emulator:
         site = web.TCPSite(self._runner, self.host, self.port)
         await site.start()
         self.port = self._runner.addresses[0][1]
+        self.kubelet.api_address = (self.host, self.port)
         log.warning("%s; serving at %s", BANNER, self.url)
 
     async def stop(self) -> None:

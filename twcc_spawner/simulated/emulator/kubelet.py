@@ -47,7 +47,7 @@ from ...quantity import parse_quantity
 from . import image_store, nvidia_smi
 from .container_logs import capture, log_path, plain_text
 from .controller import Controller
-from .environment import container_env, expand
+from .environment import container_env, expand, service_env
 from .events import record_event
 from .image_store import Registry, go_duration
 from .images import SimulatedImages, path_table, rewrite_paths
@@ -66,6 +66,7 @@ _RESYNC = 0.2  # how often a missing reference or image is looked for again
 _MESSAGE_LIMIT = 4096
 _DEFAULT_SHM_KIB = 64 * 1024
 _TERMINATION_MESSAGE_PATH = "/dev/termination-log"
+GPU = "nvidia.com/gpu"
 _CAPTURE_DRAIN = 1.0  # seconds to finish copying a process's output after it exited
 
 INIT, MAIN = "init", "main"
@@ -114,7 +115,8 @@ class _Runtime:
     probe: asyncio.Task[None] | None = None
     reader: asyncio.Task[None] | None = None  # copies the process's output to its log
     writing: set[Path] = field(default_factory=set)  # logs still being written
-    reported: set[str] = field(default_factory=set)  # warnings already recorded
+    reported: set[tuple[str, str]] = field(default_factory=set)  # warnings recorded
+    gpus: list[int] = field(default_factory=list)  # the node's GPUs granted to the pod
 
 
 def _spec_key(kind: str) -> tuple[str, str]:
@@ -188,6 +190,8 @@ class Kubelet(Controller):
         self.ips = PodIPs()
         self._runtimes: dict[Key, _Runtime] = {}
         self._pull_locks: dict[str, asyncio.Lock] = {}
+        self._gpus_in_use: dict[str, set[int]] = {}
+        self.api_address = ("127.0.0.1", 443)  # the emulator's API server, once it listens
 
     def pod_root(self, pod: Obj) -> Path:
         """The local directory holding a pod's files (logs, bin, volumes)."""
@@ -261,13 +265,15 @@ class Kubelet(Controller):
             self._kill_group(runtime, signal.SIGKILL)
             if runtime.ip:
                 self.ips.free(runtime.ip)
+            self._gpus_in_use.get(runtime.node, set()).difference_update(runtime.gpus)
             del self._runtimes[runtime.key]
             self.wake()
 
     async def _run_pod(self, runtime: _Runtime, pod: Obj) -> None:
         node = self.store.find("nodes", "", runtime.node)
         runtime.root.mkdir(parents=True, exist_ok=True)
-        nvidia_smi.install(runtime.root / "bin", nvidia_smi.gpu_info(pod, node, gpu_count(pod)))
+        runtime.gpus = self._allocate_gpus(runtime.node, node, gpu_count(pod))
+        nvidia_smi.install(runtime.root / "bin", nvidia_smi.gpu_info(node, runtime.gpus))
         self._write_status(runtime, self._accepted)
         if not await self._mount(runtime):
             return
@@ -277,6 +283,14 @@ class Kubelet(Controller):
             if await self._run(runtime, container, INIT) != 0:
                 return
         await self._run(runtime, pod["spec"]["containers"][0], MAIN)
+
+    def _allocate_gpus(self, name: str, node: Obj | None, count: int) -> list[int]:
+        """The lowest ``count`` GPUs of the node no other pod holds (the device plugin)."""
+        capacity = int((node or {}).get("status", {}).get("capacity", {}).get(GPU, 0))
+        used = self._gpus_in_use.setdefault(name, set())
+        granted = [i for i in range(capacity) if i not in used][:count]
+        used.update(granted)
+        return granted
 
     @staticmethod
     def _accepted(pod: Obj) -> None:
@@ -315,7 +329,7 @@ class Kubelet(Controller):
 
     def _warn_once(self, runtime: _Runtime, pod: Obj, reason: str, message: str) -> None:
         if (reason, message) not in runtime.reported:
-            runtime.reported.add((reason, message))  # type: ignore[arg-type]
+            runtime.reported.add((reason, message))
             record_event(self.store, pod, "Warning", reason, message, COMPONENT)
 
     async def _sleep(self, runtime: _Runtime, seconds: float) -> bool:
@@ -622,7 +636,13 @@ class Kubelet(Controller):
         own_env = container_env(pod, container, self.store, runtime.ip)
         shm = memory.get("/dev/shm")
         shm_kib = int(parse_quantity(shm) / 1024) if shm else _DEFAULT_SHM_KIB
-        env = {**os.environ, **{k: local(v) for k, v in own_env.items()}}
+        env = {
+            **os.environ,
+            **service_env(self.store, pod, self.api_address),
+            **{k: local(v) for k, v in own_env.items()},
+        }
+        if runtime.gpus:
+            env["NVIDIA_VISIBLE_DEVICES"] = nvidia_smi.visible_devices(runtime.node, runtime.gpus)
         env.update(
             PATH=f"{root / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}",
             HOSTNAME=pod["metadata"]["name"],
