@@ -30,7 +30,8 @@ from kubernetes_asyncio.client import ApiClient
 
 from twcc_spawner.catalog import load_catalog
 from twcc_spawner.simulated.emulator import Emulator
-from twcc_spawner.simulated.emulator.twcc_images import twcc_images
+from twcc_spawner.simulated.emulator.twcc_images import catalog_registry, twcc_images
+from twcc_spawner.watchdog import container_failure
 
 TOKEN = "simulated-hub-token"
 PREFIX = "/user/alice/"
@@ -84,7 +85,10 @@ async def hub_api() -> AsyncIterator[str]:
 def emulator(shipped_profiles: Path) -> Callable[..., Emulator]:
     versions = {r.release: r.pytorch for r in load_catalog(shipped_profiles).releases}
     return lambda driver="470.57.02": Emulator(
-        cluster=cluster(driver), images=twcc_images(versions)
+        cluster=cluster(driver),
+        images=twcc_images(versions),
+        registry=catalog_registry(shipped_profiles),
+        image_pull_rate=100e9,
     )
 
 
@@ -232,11 +236,16 @@ async def test_the_server_starts_and_its_kernel_is_the_images_python(
         print(f"\n{release}: server answering {ready:.1f}s after the pod was created; {log}")
 
 
+def _first_exit(emu: Emulator, kind: str = "containerStatuses") -> dict[str, Any] | None:
+    """The container's first exit (KubeSpawner's pods restart it OnFailure), if any."""
+    for status in stored(emu).get("status", {}).get(kind) or []:
+        return status["state"].get("terminated") or status["lastState"].get("terminated")
+    return None
+
+
 async def failed_reason(emu: Emulator, pod: dict[str, Any]) -> str:
     await create(emu, pod)
-    await emu.store.wait_for(lambda: stored(emu).get("status", {}).get("phase") == "Failed")
-    (status,) = stored(emu)["status"]["containerStatuses"]
-    terminated = status["state"]["terminated"]
+    terminated = await emu.store.wait_for(lambda: _first_exit(emu))
     assert terminated["exitCode"] == 1
     return terminated["message"].strip()
 
@@ -277,15 +286,12 @@ async def test_too_small_dev_shm(make_spawner, hub_api, emulator) -> None:
 async def test_a_server_env_image_that_is_missing_fails_in_the_init_container(
     make_spawner, hub_api, emulator
 ) -> None:
-    pod = await spawner_pod(
-        make_spawner, hub_api, "22.02", server_env_image="registry.example.org/not-simulated:1"
-    )
+    image = "registry.example.org/not-simulated:1"
+    pod = await spawner_pod(make_spawner, hub_api, "22.02", server_env_image=image)
     async with emulator() as emu, asyncio.timeout(DEADLINE):
         await create(emu, pod)
-        await emu.store.wait_for(lambda: stored(emu).get("status", {}).get("phase") == "Failed")
+        failure = await emu.store.wait_for(lambda: container_failure(stored(emu)))
         status = stored(emu)["status"]
-    (init,) = status["initContainerStatuses"]
-    assert init["state"]["terminated"]["exitCode"] != 0
-    assert "containerStatuses" not in status or not any(
-        "running" in c.get("state", {}) for c in status["containerStatuses"]
-    )
+    assert failure.startswith("The init container 'twcc-server-env' is stuck: ImagePullBackOff.")
+    assert f'Back-off pulling image "{image}"' in failure
+    assert not any("running" in c.get("state", {}) for c in status["containerStatuses"])

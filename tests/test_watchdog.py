@@ -87,9 +87,23 @@ def test_unschedulable_gives_the_schedulers_message() -> None:
             },
             "The main container 'notebook' is stuck: ImagePullBackOff. Back-off pulling image",
         ),
+        (
+            {
+                "phase": "Running",
+                "containerStatuses": [
+                    {
+                        "name": "notebook",
+                        "restartCount": 1,
+                        "state": {"waiting": {"reason": "CrashLoopBackOff", "message": "back-off"}},
+                        "lastState": {"terminated": {"exitCode": 1, "message": "no GPU\n"}},
+                    }
+                ],
+            },
+            "The main container 'notebook' exited with code 1: no GPU",
+        ),
         ({"phase": "Failed", "message": "Pod was evicted"}, "Pod was evicted"),
     ],
-    ids=["exit-with-message", "exit-zero", "init-failed", "image-pull", "pod-failed"],
+    ids=["exit-with-message", "exit-zero", "init-failed", "image-pull", "restarted", "pod-failed"],
 )
 def test_container_failures(status: dict[str, Any], expected: str) -> None:
     assert container_failure(pod(**status)) == expected

@@ -343,9 +343,7 @@ def _build_release(item: dict[str, Any]) -> Release:
         hidden=item.get("hidden", False),
         groups=_groups(item),
         prepull=item.get("prepull", False),
-        image_size=int(parse_quantity(size["compressed"]))
-        if (size := item.get("image_size"))
-        else None,
+        image_size=int(parse_quantity(size["compressed"])) if size else None,
         image_size_estimated=bool(size and "estimated" in size),
         notes=dict(item.get("notes", {})),
         unverified=frozenset(item.get("unverified", ())) | frozenset(item.get("conflicting", ())),

@@ -5,6 +5,8 @@ images). A pod that no node can take, an image that cannot be pulled, or a
 container that exited (the start script's own checks exit with a one-line
 reason) will never become ready; :func:`pod_failure` says so from the pod's
 status, so the spawn ends within seconds with that reason on the spawn page.
+A container the kubelet restarts (KubeSpawner's pods restart ``OnFailure``) ends
+the spawn at its first exit too, with that exit's reason from ``lastState``.
 """
 
 from __future__ import annotations
@@ -39,7 +41,8 @@ def unschedulable_message(pod: Mapping[str, Any]) -> str | None:
 
 def _container_problem(status: Mapping[str, Any], kind: str) -> str | None:
     state = status.get("state") or {}
-    terminated = state.get("terminated")
+    # a container that is restarted (restartPolicy OnFailure) keeps its last exit in lastState
+    terminated = state.get("terminated") or (status.get("lastState") or {}).get("terminated")
     # an init container that exits 0 has done its job; a main container never should
     if terminated and (kind == "main" or terminated.get("exitCode") != 0):
         reason = (terminated.get("message") or "").strip() or terminated.get("reason") or "exited"

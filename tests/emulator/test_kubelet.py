@@ -13,7 +13,7 @@ from kubernetes_asyncio.client import CoreV1Api
 from twcc_spawner.simulated.emulator import Emulator
 from twcc_spawner.simulated.emulator.events import expire_events
 
-from .conftest import pod_manifest
+from .conftest import FAST_PULLS, eventually, pod_manifest
 
 PROBE_SCRIPT = """
 import json, os, subprocess
@@ -128,7 +128,7 @@ async def test_sigkill_after_grace_and_shutdown_kills_children() -> None:
         "print('up', flush=True); time.sleep(60)",
     ]
     async with (
-        Emulator(cluster={"nodes": [{"name": "n"}]}) as emu,
+        Emulator(cluster={"nodes": [{"name": "n"}]}, image_pull_rate=FAST_PULLS) as emu,
         client.ApiClient(client.Configuration(host=emu.url)) as api_client,
     ):
         core = CoreV1Api(api_client)
@@ -139,7 +139,7 @@ async def test_sigkill_after_grace_and_shutdown_kills_children() -> None:
             int(_pod(emu, n)["status"]["containerStatuses"][0]["containerID"].split("/")[2])
             for n in ("a", "b")
         ]
-        await emu.store.wait_for(lambda: "up" in (emu.kubelet.pod_logs(_pod(emu, "a"), {}) or ""))
+        await eventually(lambda: "up" in (emu.kubelet.pod_logs(_pod(emu, "a"), {}) or ""))
         assert (await core.read_namespaced_pod_log("a", "default")) == "up\n"
         await core.delete_namespaced_pod("a", "default", grace_period_seconds=1)
         await emu.store.wait_for(lambda: not _pod(emu, "a"))
@@ -271,5 +271,6 @@ async def test_a_failed_init_container_fails_the_pod_with_its_message(
         4,
         "no such image\n",
     )
-    assert not (pod.status.container_statuses or [])
+    (main,) = pod.status.container_statuses  # as a kubelet reports it: never started
+    assert main.state.waiting.reason == "PodInitializing" and main.restart_count == 0
     assert "main ran" not in (emu.kubelet.pod_logs(_pod(emu, "broken"), {}) or "")

@@ -20,7 +20,7 @@ from types import FrameType
 
 from .emulator import BANNER, Emulator
 from .emulator.cluster import DEFAULT_CLUSTER
-from .emulator.twcc_images import catalog_images
+from .emulator.twcc_images import catalog_images, catalog_registry
 from .hub_settings import ANNOUNCEMENT, HubSettings, free_port
 from .local_hub import LocalHub, ProcessExited
 
@@ -118,7 +118,8 @@ def run(args: argparse.Namespace) -> int:
     hub = LocalHub(settings)
     try:
         images = catalog_images(args.profiles_dir)
-        with Emulator.in_thread(cluster=args.cluster, images=images) as emulator:
+        registry = catalog_registry(args.profiles_dir)
+        with Emulator.in_thread(cluster=args.cluster, images=images, registry=registry) as emulator:
             try:
                 emulator.write_kubeconfig(settings.kubeconfig)
                 hub.start()

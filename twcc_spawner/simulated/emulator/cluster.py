@@ -8,6 +8,7 @@ from typing import Any
 
 import yaml
 
+from .image_store import PULL_RATE_ANNOTATION, Registry, add_image
 from .store import Obj
 from .validation import KUBERNETES_VERSION
 
@@ -33,10 +34,10 @@ def _merged(defaults: Mapping[str, Any], node: Mapping[str, Any]) -> dict[str, A
     return merged
 
 
-def node_objects(cluster: Mapping[str, Any]) -> list[Obj]:
-    """The Node objects of a cluster description."""
+def node_objects(cluster: Mapping[str, Any], registry: Registry | None = None) -> list[Obj]:
+    """The Node objects of a cluster description (their ``images`` sized by ``registry``)."""
     defaults = cluster.get("defaults", {})
-    return [node_object(_merged(defaults, node)) for node in cluster.get("nodes", [])]
+    return [node_object(_merged(defaults, node), registry) for node in cluster.get("nodes", [])]
 
 
 def _gpu_labels(gpu: Mapping[str, Any]) -> dict[str, str]:
@@ -68,8 +69,12 @@ def _gpu_labels(gpu: Mapping[str, Any]) -> dict[str, str]:
     return labels
 
 
-def node_object(spec: Mapping[str, Any]) -> Obj:
-    """One Node object from a merged node description."""
+def node_object(spec: Mapping[str, Any], registry: Registry | None = None) -> Obj:
+    """One Node object from a merged node description.
+
+    ``image_pull_rate`` (bytes/s) becomes the node's pull-rate annotation; ``images``
+    lists the references the node holds from the start, which ``registry`` must know.
+    """
     name = spec["name"]
     labels = {
         "kubernetes.io/hostname": name,
@@ -94,7 +99,14 @@ def node_object(spec: Mapping[str, Any]) -> Obj:
         "metadata": {
             "name": name,
             "labels": labels,
-            "annotations": dict(spec.get("annotations", {})),
+            "annotations": {
+                **dict(spec.get("annotations", {})),
+                **(
+                    {PULL_RATE_ANNOTATION: str(float(spec["image_pull_rate"]))}
+                    if spec.get("image_pull_rate")
+                    else {}
+                ),
+            },
         },
         "spec": {"taints": [dict(t) for t in spec.get("taints", [])]},
         "status": {
@@ -128,4 +140,9 @@ def node_object(spec: Mapping[str, Any]) -> Obj:
     }
     if spec.get("unschedulable"):
         node["spec"]["unschedulable"] = True
+    for reference in reversed(spec.get("images") or []):
+        size = registry.size(reference) if registry else None
+        if size is None:
+            raise ValueError(f"node {name}: image {reference} is not in the simulated registry")
+        add_image(node, reference, size)
     return node

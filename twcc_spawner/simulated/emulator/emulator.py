@@ -18,11 +18,15 @@ from aiohttp import web
 from .cluster import load_cluster, node_objects
 from .events import expire_events_forever
 from .faults import Faults
+from .image_store import PULL_RATE_ANNOTATION, Registry
 from .images import SimulatedImages
-from .kubelet import Kubelet
+from .kubelet import Kubelet, KubeletConfig
+from .log_api import LogApi
 from .scheduler import Scheduler
 from .server import ApiServer
+from .serviceaccounts import create_default_service_accounts
 from .store import Store
+from .twcc_images import twcc_registry
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +46,12 @@ class Emulator:
     to local roots (:mod:`.images`); None gives the TWCC stand-ins (:mod:`.twcc_images`).
     Events are deleted ``event_ttl`` seconds after they are recorded (kube-apiserver's
     ``--event-ttl``, one hour by default).
+
+    ``registry`` is the simulated image registry (:mod:`.image_store`; None: the TWCC
+    images of :func:`.twcc_images.twcc_registry`), serving also the cluster's
+    ``registry`` (reference → bytes). ``image_pull_rate`` (bytes/s) overrides every
+    node's pull rate, and ``backoff`` the kubelet's first back-off in seconds (the
+    cluster's ``kubelet.backoff``, else 10; it doubles up to ``kubelet.max_backoff``).
     """
 
     def __init__(
@@ -53,6 +63,9 @@ class Emulator:
         history_size: int = 1000,
         images: SimulatedImages | None = None,
         event_ttl: float = 3600.0,
+        registry: Registry | None = None,
+        image_pull_rate: float | None = None,
+        backoff: float | None = None,
     ) -> None:
         self.cluster = load_cluster(cluster)
         self.host = host
@@ -62,6 +75,16 @@ class Emulator:
         self.history_size = history_size
         self.images = images
         self.event_ttl = event_ttl
+        self.registry = (registry or twcc_registry()).with_images(
+            self.cluster.get("registry") or {}
+        )
+        self.image_pull_rate = image_pull_rate
+        kubelet = self.cluster.get("kubelet") or {}
+        self.kubelet_config = KubeletConfig(
+            self.registry,
+            float(backoff if backoff is not None else kubelet.get("backoff", 10.0)),
+            float(kubelet.get("max_backoff", 300.0)),
+        )
         self.faults = Faults()
         self.store: Store
         self.kubelet: Kubelet
@@ -78,6 +101,7 @@ class Emulator:
         """Create the cluster objects and start serving."""
         log.warning(BANNER)
         self.store = Store(self.history_size)
+        create_default_service_accounts(self.store)
         for name in NAMESPACES:
             self.store.create(
                 "namespaces",
@@ -89,15 +113,17 @@ class Emulator:
                     "status": {"phase": "Active"},
                 },
             )
-        for node in node_objects(self.cluster):
+        for node in node_objects(self.cluster, self.registry):
+            if self.image_pull_rate:
+                node["metadata"]["annotations"][PULL_RATE_ANNOTATION] = str(self.image_pull_rate)
             self.store.create("nodes", node)
-        self.kubelet = Kubelet(self.store, self.workdir, self.images)
+        self.kubelet = Kubelet(self.store, self.workdir, self.images, self.kubelet_config)
         self._tasks = [
             asyncio.create_task(Scheduler(self.store).run()),
             asyncio.create_task(self.kubelet.run()),
             asyncio.create_task(expire_events_forever(self.store, self.event_ttl)),
         ]
-        self.server = ApiServer(self.store, self.faults, self.kubelet.pod_logs)
+        self.server = ApiServer(self.store, self.faults, LogApi(self.kubelet))
         self._runner = web.AppRunner(
             self.server.app(), handle_signals=False, access_log=None, shutdown_timeout=0.1
         )
@@ -105,6 +131,7 @@ class Emulator:
         site = web.TCPSite(self._runner, self.host, self.port)
         await site.start()
         self.port = self._runner.addresses[0][1]
+        self.kubelet.api_address = (self.host, self.port)
         log.warning("%s; serving at %s", BANNER, self.url)
 
     async def stop(self) -> None:

@@ -60,3 +60,46 @@ def container_env(pod: Obj, container: Obj, store: Store, pod_ip: str) -> dict[s
             value = expand(var.get("value", ""), env)
         env[var["name"]] = value
     return env
+
+
+def _link_variables(name: str, ip: str, ports: list[Obj]) -> dict[str, str]:
+    """The Docker-link style variables the kubelet makes for one service."""
+    prefix = name.upper().replace("-", "_")
+    env = {f"{prefix}_SERVICE_HOST": ip}
+    for index, port in enumerate(ports):
+        number, protocol = str(port["port"]), port.get("protocol", "TCP")
+        url = f"{protocol.lower()}://{ip}:{number}"
+        if index == 0:
+            env[f"{prefix}_SERVICE_PORT"] = number
+            env[f"{prefix}_PORT"] = url
+        if port.get("name"):
+            env[f"{prefix}_SERVICE_PORT_{port['name'].upper().replace('-', '_')}"] = number
+        base = f"{prefix}_PORT_{number}_{protocol.upper()}"
+        env.update(
+            {
+                base: url,
+                f"{base}_PROTO": protocol.lower(),
+                f"{base}_PORT": number,
+                f"{base}_ADDR": ip,
+            }
+        )
+    return env
+
+
+def service_env(store: Store, pod: Obj, api: tuple[str, int]) -> dict[str, str]:
+    """The service environment variables of ``pod``, as the kubelet sets them.
+
+    With ``enableServiceLinks`` (the default) every service of the pod's namespace that
+    has a cluster IP; always the ``kubernetes`` service, which here is the emulator's
+    API server at ``api`` (host, port; it speaks plain HTTP, not HTTPS).
+    """
+    env: dict[str, str] = {}
+    if pod["spec"].get("enableServiceLinks", True):
+        for service in store.items("services", pod["metadata"]["namespace"]):
+            ip = service.get("spec", {}).get("clusterIP")
+            if ip and ip != "None":
+                ports = service["spec"].get("ports") or []
+                env.update(_link_variables(service["metadata"]["name"], ip, ports))
+    host, port = api
+    env.update(_link_variables("kubernetes", host, [{"name": "https", "port": port}]))
+    return env

@@ -1,14 +1,24 @@
 """Kubelet stand-in: runs each bound pod's first container as a local process group.
 
-Deviations from a real kubelet: images are never pulled; only the first container runs
-(others are reported running and ready without a process); a container without a
-``command`` runs its ``args``, as if its image's entrypoint ran its arguments (as NGC's
-``nvidia_entrypoint.sh`` does; KubeSpawner puts its ``cmd`` in ``args``); init containers
-run one after the other before it, each to completion (their output is the log of
-``?container=<name>``); ``restartPolicy`` is treated as ``Never``; probes other than an
-httpGet readinessProbe are ignored, and that one is polled quickly rather than every
-``periodSeconds``. A pod removed from the store without a graceful deletion (as when
-its node is lost) has its processes killed at once.
+Like a kubelet, it first sets up the pod's volumes (a missing Secret or ConfigMap gives
+FailedMount events, the pod stays in ContainerCreating), pulls each container's image
+into the node's image store (:mod:`.image_store`: ErrImagePull and ImagePullBackOff for an
+image the simulated registry does not know, ``imagePullPolicy`` honoured, pulls at the
+node's rate, one at a time per node), makes the container's environment (a missing
+``secretKeyRef`` or ``configMapKeyRef`` gives CreateContainerConfigError), then runs init
+containers one after the other, each to completion, and the first container. A container
+that exits is restarted as ``restartPolicy`` says, with CrashLoopBackOff back-off (the
+first restart at once, then ``backoff`` seconds doubling up to ``max_backoff``), keeping
+``restartCount`` and ``lastState``. Each run's output is kept (:mod:`.container_logs`).
+
+Deviations from a real kubelet: only the first container runs (others are reported
+running and ready without a process); a container without a ``command`` runs its
+``args``, as if its image's entrypoint ran its arguments (as NGC's
+``nvidia_entrypoint.sh`` does; KubeSpawner puts its ``cmd`` in ``args``); probes other
+than an httpGet readinessProbe are ignored, and that one is polled quickly rather than
+every ``periodSeconds``; a reference that is missing is re-checked every fraction of a
+second. A pod removed from the store without a graceful deletion (as when its node is
+lost) has its processes killed at once.
 
 Images map to local roots (:mod:`.images`; by default the TWCC stand-ins of
 :mod:`.twcc_images`): container paths under a root, a volume mount or the
@@ -26,6 +36,7 @@ import json
 import logging
 import os
 import signal
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,24 +44,41 @@ from pathlib import Path
 import aiohttp
 
 from ...quantity import parse_quantity
-from . import nvidia_smi
+from . import image_store, nvidia_smi
+from .container_logs import capture, log_path, plain_text
 from .controller import Controller
-from .environment import container_env, expand
+from .environment import container_env, expand, service_env
 from .events import record_event
+from .image_store import Registry, go_duration
 from .images import SimulatedImages, path_table, rewrite_paths
 from .podnet import PodIPs
+from .references import config_error, mount_failures
 from .scheduling import TERMINATED, gpu_count, set_condition
 from .store import Key, Obj, Store, key_of, now
-from .twcc_images import twcc_images
+from .twcc_images import twcc_images, twcc_registry
 from .volumes import mount_volumes
 
 log = logging.getLogger(__name__)
 
 COMPONENT = "kubelet"
 _PROBE_INTERVAL = 0.1
+_RESYNC = 0.2  # how often a missing reference or image is looked for again
 _MESSAGE_LIMIT = 4096
 _DEFAULT_SHM_KIB = 64 * 1024
 _TERMINATION_MESSAGE_PATH = "/dev/termination-log"
+GPU = "nvidia.com/gpu"
+_CAPTURE_DRAIN = 1.0  # seconds to finish copying a process's output after it exited
+
+INIT, MAIN = "init", "main"
+
+
+@dataclass(frozen=True)
+class KubeletConfig:
+    """What the simulated kubelets share: the registry and the back-off of retries."""
+
+    registry: Registry = field(default_factory=twcc_registry)
+    backoff: float = 10.0  # the kubelet's first image-pull and crash-loop back-off
+    max_backoff: float = 300.0
 
 
 @dataclass(frozen=True)
@@ -62,6 +90,16 @@ class _Launch:
     cwd: str
 
 
+@dataclass(frozen=True)
+class _Exit:
+    """How one run of a container ended."""
+
+    code: int
+    reason: str
+    message: str
+    signal: int = 0
+
+
 @dataclass
 class _Runtime:
     """Local state of one pod run by the kubelet."""
@@ -69,12 +107,68 @@ class _Runtime:
     key: Key
     uid: str
     root: Path
+    node: str = ""
     deleting: asyncio.Event = field(default_factory=asyncio.Event)
     ip: str = ""
     process: asyncio.subprocess.Process | None = None
-    started_at: str = ""
     task: asyncio.Task[None] | None = None
     probe: asyncio.Task[None] | None = None
+    reader: asyncio.Task[None] | None = None  # copies the process's output to its log
+    writing: set[Path] = field(default_factory=set)  # logs still being written
+    reported: set[tuple[str, str]] = field(default_factory=set)  # warnings recorded
+    gpus: list[int] = field(default_factory=list)  # the node's GPUs granted to the pod
+
+
+def _spec_key(kind: str) -> tuple[str, str]:
+    return (
+        ("initContainers", "initContainerStatuses")
+        if kind == INIT
+        else (
+            "containers",
+            "containerStatuses",
+        )
+    )
+
+
+def _statuses(pod: Obj, kind: str) -> list[Obj]:
+    """The pod's container statuses of ``kind``, created (waiting) if it has none yet."""
+    spec_key, status_key = _spec_key(kind)
+    statuses = pod["status"].get(status_key)
+    if not statuses:
+        initializing = kind == INIT or pod["spec"].get("initContainers")
+        reason = "PodInitializing" if initializing else "ContainerCreating"
+        statuses = [
+            {
+                "name": c["name"],
+                "image": c.get("image", ""),
+                "imageID": "",
+                "restartCount": 0,
+                "started": False,
+                "ready": False,
+                "state": {"waiting": {"reason": reason}},
+                "lastState": {},
+            }
+            for c in pod["spec"].get(spec_key, [])
+        ]
+        pod["status"][status_key] = statuses
+    return statuses
+
+
+def _entry(pod: Obj, kind: str, name: str) -> Obj:
+    return next(s for s in _statuses(pod, kind) if s["name"] == name)
+
+
+def _set_ready(pod: Obj, ready: bool, reason: str = "ContainersNotReady") -> None:
+    value = "True" if ready else "False"
+    for kind in ("ContainersReady", "Ready"):
+        condition = {"type": kind, "status": value}
+        if not ready:
+            condition["reason"] = reason
+        set_condition(pod, condition)
+
+
+def _waiting(reason: str, message: str = "") -> Obj:
+    return {"waiting": {"reason": reason, **({"message": message} if message else {})}}
 
 
 class Kubelet(Controller):
@@ -82,28 +176,57 @@ class Kubelet(Controller):
 
     watched = frozenset({"pods"})
 
-    def __init__(self, store: Store, workdir: Path, images: SimulatedImages | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        workdir: Path,
+        images: SimulatedImages | None = None,
+        config: KubeletConfig | None = None,
+    ) -> None:
         super().__init__(store)
         self.workdir = workdir
         self.images = images if images is not None else twcc_images()
+        self.config = config or KubeletConfig()
         self.ips = PodIPs()
         self._runtimes: dict[Key, _Runtime] = {}
+        self._pull_locks: dict[str, asyncio.Lock] = {}
+        self._gpus_in_use: dict[str, set[int]] = {}
+        self.api_address = ("127.0.0.1", 443)  # the emulator's API server, once it listens
 
     def pod_root(self, pod: Obj) -> Path:
-        """The local directory holding a pod's files (log, bin, volumes)."""
+        """The local directory holding a pod's files (logs, bin, volumes)."""
         return self.workdir / "pods" / pod["metadata"]["uid"]
 
-    def pod_logs(self, pod: Obj, query: Mapping[str, str]) -> str | None:
-        """A pod's combined stdout/stderr, optionally only the last ``tailLines``.
+    def log_file(self, pod: Obj, container: str, previous: bool = False) -> Path | None:
+        """The log of ``container``'s latest run (or the one before), None if there is none."""
+        for kind in (MAIN, INIT):
+            _, status_key = _spec_key(kind)
+            for status in pod.get("status", {}).get(status_key) or []:
+                if status["name"] == container:
+                    run = int(status.get("restartCount", 0)) - (1 if previous else 0)
+                    path = log_path(self.pod_root(pod), container, run)
+                    return path if run >= 0 and path.exists() else None
+        return None
 
-        ``container`` names an init container for its output instead.
+    def log_open(self, pod: Obj, path: Path) -> bool:
+        """Whether ``path`` (a log of ``pod``) is still being written."""
+        runtime = self._runtimes.get(key_of(pod))
+        return (
+            runtime is not None
+            and runtime.uid == pod["metadata"]["uid"]
+            and path in (runtime.writing)
+        )
+
+    def pod_logs(self, pod: Obj, query: Mapping[str, str]) -> str | None:
+        """The output of a container's latest run (``container``, else the first), or None.
+
+        ``tailLines`` keeps only the last lines.
         """
-        init = {c["name"] for c in pod["spec"].get("initContainers", [])}
-        name = query.get("container")
-        path = self.pod_root(pod) / (f"log-{name}" if name in init else "log")
-        if not path.exists():
+        name = query.get("container") or pod["spec"]["containers"][0]["name"]
+        path = self.log_file(pod, name)
+        if path is None:
             return None
-        text = path.read_text(errors="replace")
+        text = plain_text(path)
         if tail := query.get("tailLines"):
             text = "".join(text.splitlines(keepends=True)[-int(tail) :])
         return text
@@ -122,6 +245,7 @@ class Kubelet(Controller):
                 if runtime is not None:
                     continue  # the old pod of this name is still being torn down
                 runtime = _Runtime(key, pod["metadata"]["uid"], self.pod_root(pod))
+                runtime.node = pod["spec"]["nodeName"]
                 self._runtimes[key] = runtime
                 runtime.task = asyncio.create_task(self._lifecycle(runtime))
             if pod["metadata"].get("deletionTimestamp"):
@@ -131,10 +255,7 @@ class Kubelet(Controller):
         try:
             pod = self.store.find("pods", *runtime.key)
             if pod and pod["status"].get("phase") not in TERMINATED:
-                await self._start(runtime, pod)
-            if runtime.process is not None:
-                returncode, _ = await self._until_exit_or_deletion(runtime)
-                self._record_exit(runtime, returncode)
+                await self._run_pod(runtime, pod)
             await runtime.deleting.wait()
             if self._own_pod(runtime) is not None:  # not a new pod of the same name
                 self.store.delete("pods", *runtime.key)
@@ -144,56 +265,359 @@ class Kubelet(Controller):
             self._kill_group(runtime, signal.SIGKILL)
             if runtime.ip:
                 self.ips.free(runtime.ip)
+            self._gpus_in_use.get(runtime.node, set()).difference_update(runtime.gpus)
             del self._runtimes[runtime.key]
             self.wake()
 
-    async def _start(self, runtime: _Runtime, pod: Obj) -> None:
-        container = pod["spec"]["containers"][0]
-        node = self.store.find("nodes", "", pod["spec"]["nodeName"])
+    async def _run_pod(self, runtime: _Runtime, pod: Obj) -> None:
+        node = self.store.find("nodes", "", runtime.node)
+        runtime.root.mkdir(parents=True, exist_ok=True)
+        runtime.gpus = self._allocate_gpus(runtime.node, node, gpu_count(pod))
+        nvidia_smi.install(runtime.root / "bin", nvidia_smi.gpu_info(node, runtime.gpus))
+        self._write_status(runtime, self._accepted)
+        if not await self._mount(runtime):
+            return
         runtime.ip = self.ips.allocate()
-        root = runtime.root
-        root.mkdir(parents=True, exist_ok=True)
-        bin_dir = root / "bin"
-        nvidia_smi.install(bin_dir, nvidia_smi.gpu_info(pod, node, gpu_count(pod)))
-        if not await self._run_init_containers(runtime, pod):
-            return
-        termination_log = root / "termination-log"
-        launch = self._prepare(runtime, pod, container, termination_log)
-        argv = launch.argv
-        image = container.get("image", "")
-        log.info("SIMULATED: image %s is not pulled; running the container command locally", image)
-        record_event(
-            self.store,
-            pod,
-            "Normal",
-            "Pulled",
-            f"SIMULATED: image {image} is not pulled; running the container command locally",
-            COMPONENT,
-        )
-        if not argv:
-            self._record_start_error(
-                runtime, "SIMULATED: no command or args given; image entrypoint unknown"
+        self._write_status(runtime, self._sandbox_ready(runtime.ip))
+        for container in pod["spec"].get("initContainers", []):
+            if await self._run(runtime, container, INIT) != 0:
+                return
+        await self._run(runtime, pod["spec"]["containers"][0], MAIN)
+
+    def _allocate_gpus(self, name: str, node: Obj | None, count: int) -> list[int]:
+        """The lowest ``count`` GPUs of the node no other pod holds (the device plugin)."""
+        capacity = int((node or {}).get("status", {}).get("capacity", {}).get(GPU, 0))
+        used = self._gpus_in_use.setdefault(name, set())
+        granted = [i for i in range(capacity) if i not in used][:count]
+        used.update(granted)
+        return granted
+
+    @staticmethod
+    def _accepted(pod: Obj) -> None:
+        """The pod as the kubelet first reports it: its containers waiting."""
+        status = pod["status"]
+        status.update(hostIP="127.0.0.1", hostIPs=[{"ip": "127.0.0.1"}], startTime=now())
+        if pod["spec"].get("initContainers"):
+            _statuses(pod, INIT)
+            set_condition(
+                pod,
+                {"type": "Initialized", "status": "False", "reason": "ContainersNotInitialized"},
             )
-            return
-        try:
-            runtime.process = await self._exec(launch, root / "log")
-        except OSError as exc:
-            self._record_start_error(runtime, str(exc))
-            return
-        runtime.started_at = now()
-        probe = container.get("readinessProbe", {}).get("httpGet")
-        self._write_status(runtime, lambda p: self._running_status(runtime, p, ready=not probe))
-        pod = self.store.find("pods", *runtime.key) or pod
-        record_event(
-            self.store,
-            pod,
-            "Normal",
-            "Started",
-            f"Started container {container['name']}",
-            COMPONENT,
+        else:
+            set_condition(pod, {"type": "Initialized", "status": "True"})
+        _statuses(pod, MAIN)
+        _set_ready(pod, False)
+
+    @staticmethod
+    def _sandbox_ready(ip: str) -> Callable[[Obj], None]:
+        return lambda pod: pod["status"].update(podIP=ip, podIPs=[{"ip": ip}])
+
+    async def _mount(self, runtime: _Runtime) -> bool:
+        """Wait until every volume can be set up; False if the pod went away first."""
+        while (pod := self._own_pod(runtime)) is not None:
+            names = {
+                c["name"] for c in pod["spec"]["containers"] + pod["spec"].get("initContainers", [])
+            }
+            failures = mount_failures(self.store, pod, names)
+            if not failures:
+                return True
+            for message in failures:
+                self._warn_once(runtime, pod, "FailedMount", message)
+            if await self._sleep(runtime, _RESYNC):
+                break
+        return False
+
+    def _warn_once(self, runtime: _Runtime, pod: Obj, reason: str, message: str) -> None:
+        if (reason, message) not in runtime.reported:
+            runtime.reported.add((reason, message))
+            record_event(self.store, pod, "Warning", reason, message, COMPONENT)
+
+    async def _sleep(self, runtime: _Runtime, seconds: float) -> bool:
+        """Sleep ``seconds`` unless the pod is deleted first; True if it is."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(runtime.deleting.wait(), seconds)
+        return runtime.deleting.is_set()
+
+    def _set_state(
+        self, runtime: _Runtime, kind: str, name: str, state: Obj, phase: str | None = None
+    ) -> None:
+        """Set one container's state (not running), and the pod's ``phase`` if given."""
+        reasons = {"Succeeded": "PodCompleted", "Failed": "PodFailed"}
+
+        def mutate(pod: Obj) -> None:
+            _entry(pod, kind, name).update(state=state, ready=False, started=False)
+            if phase:
+                pod["status"]["phase"] = phase
+            if kind == MAIN or phase == "Failed":
+                _set_ready(
+                    pod, False, reasons.get(pod["status"].get("phase", ""), "ContainersNotReady")
+                )
+
+        self._write_status(runtime, mutate)
+
+    # Images
+
+    async def _pull(self, runtime: _Runtime, container: Obj, kind: str) -> bool:
+        """Make sure the node has the container's image; False if the pod went away first."""
+        image = container.get("image", "")
+        policy = container.get("imagePullPolicy") or "IfNotPresent"
+        delay = self.config.backoff
+        while (pod := self._own_pod(runtime)) is not None:
+            node = self.store.find("nodes", "", runtime.node) or {}
+            present = image_store.has_image(node, image)
+            if present and policy != "Always":
+                message = f'Container image "{image}" already present on machine'
+                record_event(self.store, pod, "Normal", "Pulled", message, COMPONENT)
+                return True
+            if policy == "Never":
+                message = f'Container image "{image}" is not present with pull policy of Never'
+                self._set_state(
+                    runtime, kind, container["name"], _waiting("ErrImageNeverPull", message)
+                )
+                self._warn_once(runtime, pod, "ErrImageNeverPull", message)
+                self._warn_once(runtime, pod, "Failed", "Error: ErrImageNeverPull")
+                if await self._sleep(runtime, _RESYNC):
+                    return False
+                continue
+            record_event(
+                self.store, pod, "Normal", "Pulling", f'Pulling image "{image}"', COMPONENT
+            )
+            error = await self._download(runtime, image)
+            if error is None:
+                return not runtime.deleting.is_set()
+            name = container["name"]
+            failed = f'Failed to pull image "{image}": {error}'
+            record_event(self.store, pod, "Warning", "Failed", failed, COMPONENT)
+            record_event(self.store, pod, "Warning", "Failed", "Error: ErrImagePull", COMPONENT)
+            self._set_state(runtime, kind, name, _waiting("ErrImagePull", error))
+            if await self._sleep(runtime, min(_RESYNC, delay)):
+                return False
+            back_off = f'Back-off pulling image "{image}"'
+            self._set_state(
+                runtime,
+                kind,
+                name,
+                _waiting("ImagePullBackOff", f"{back_off}: ErrImagePull: {error}"),
+            )
+            record_event(self.store, pod, "Normal", "BackOff", back_off, COMPONENT)
+            record_event(self.store, pod, "Warning", "Failed", "Error: ImagePullBackOff", COMPONENT)
+            if await self._sleep(runtime, delay):
+                return False
+            delay = min(delay * 2, self.config.max_backoff)
+        return False
+
+    async def _download(self, runtime: _Runtime, image: str) -> str | None:
+        """Pull ``image`` into the node's store at its rate; the registry's error, or None."""
+        size = self.config.registry.size(image)
+        if size is None:
+            ref = image_store.normalize(image)
+            return (
+                f'rpc error: code = NotFound desc = failed to pull and unpack image "{ref}": '
+                f'failed to resolve reference "{ref}": {ref}: not found'
+            )
+        queued = time.monotonic()
+        async with self._pull_locks.setdefault(runtime.node, asyncio.Lock()):
+            began = time.monotonic()
+            node = self.store.find("nodes", "", runtime.node)
+            if node is None:
+                return "SIMULATED: the node is gone"
+            if not image_store.has_image(node, image):
+                if await self._sleep(runtime, size / image_store.pull_rate(node)):
+                    return None
+                node = self.store.find("nodes", "", runtime.node)
+                if node is not None:
+                    image_store.add_image(node, image, size)
+                    self.store.update("nodes", node)
+            finished = time.monotonic()
+        pod = self._own_pod(runtime)
+        if pod is not None:
+            message = (
+                f'Successfully pulled image "{image}" in {go_duration(finished - began)} '
+                f"({go_duration(finished - queued)} including waiting). Image size: {size} bytes."
+            )
+            record_event(self.store, pod, "Normal", "Pulled", message, COMPONENT)
+        return None
+
+    # Containers
+
+    async def _configured(self, runtime: _Runtime, container: Obj, kind: str) -> Obj | None:
+        """The pod once the container's config can be made; None if the pod went away."""
+        while (pod := self._own_pod(runtime)) is not None:
+            error = config_error(self.store, pod, container)
+            if error is None:
+                return pod
+            self._set_state(
+                runtime, kind, container["name"], _waiting("CreateContainerConfigError", error)
+            )
+            self._warn_once(runtime, pod, "Failed", f"Error: {error}")
+            if await self._sleep(runtime, _RESYNC):
+                break
+        return None
+
+    async def _run(self, runtime: _Runtime, container: Obj, kind: str) -> int | None:
+        """Run ``container`` until no restart is due; its last exit code, None if deleted."""
+        name = container["name"]
+        policy = (self._own_pod(runtime) or {}).get("spec", {}).get("restartPolicy", "Always")
+        run, delay, last_state = 0, 0.0, {}
+        termination_log = runtime.root / (
+            "termination-log" if kind == MAIN else f"termination-log-{name}"
         )
+        while True:
+            if not await self._pull(runtime, container, kind):
+                return None
+            pod = await self._configured(runtime, container, kind)
+            if pod is None:
+                return None
+            started, began = now(), time.monotonic()
+            ended = await self._start_and_wait(
+                runtime, pod, container, kind, run, started, last_state, termination_log
+            )
+            if ended is None:
+                return None
+            code = ended.code
+            restart = policy == "Always" or (policy == "OnFailure" and code != 0)
+            if kind == INIT:
+                restart = code != 0 and policy != "Never"
+            terminated = {
+                "exitCode": code,
+                "reason": ended.reason,
+                "startedAt": started if ended.reason != "StartError" else None,
+                "finishedAt": now(),
+                "containerID": self._container_id(runtime, name),
+            }
+            if ended.message:
+                terminated["message"] = ended.message
+            if ended.signal:
+                terminated["signal"] = ended.signal
+            phase = None
+            if not restart:
+                phase = "Succeeded" if code == 0 else "Failed"
+                if kind == INIT and code == 0:
+                    phase = None
+            self._set_state(runtime, kind, name, {"terminated": terminated}, phase)
+            if kind == INIT and code == 0:
+                self._write_status(runtime, self._maybe_initialized)
+            log.info("kubelet: container %s of %s/%s exited with %s", name, *runtime.key, code)
+            if not restart:
+                return code
+            if time.monotonic() - began > 2 * self.config.max_backoff:
+                delay = 0.0
+            if delay:
+                meta = pod["metadata"]
+                who = f"{meta['name']}_{meta['namespace']}({meta['uid']})"
+                waiting = _waiting(
+                    "CrashLoopBackOff",
+                    f"back-off {go_duration(delay)} restarting failed container={name} pod={who}",
+                )
+                self._set_state(runtime, kind, name, waiting)
+                message = f"Back-off restarting failed container {name} in pod {who}"
+                record_event(self.store, pod, "Warning", "BackOff", message, COMPONENT)
+                if await self._sleep(runtime, delay):
+                    return None
+            delay = min(delay * 2, self.config.max_backoff) if delay else self.config.backoff
+            run, last_state = run + 1, {"terminated": terminated}
+
+    @staticmethod
+    def _container_id(runtime: _Runtime, name: str) -> str:
+        pid = runtime.process.pid if runtime.process else 0
+        return f"emulator://{pid}/{name}"
+
+    async def _start_and_wait(
+        self,
+        runtime: _Runtime,
+        pod: Obj,
+        container: Obj,
+        kind: str,
+        run: int,
+        started: str,
+        last_state: Obj,
+        termination_log: Path,
+    ) -> _Exit | None:
+        """Start one run and wait for its end; None if the pod is deleted meanwhile."""
+        name = container["name"]
+        runtime.process = None
+        try:
+            launch = self._prepare(runtime, pod, container, termination_log)
+            if not launch.argv:
+                raise OSError("SIMULATED: no command or args given; image entrypoint unknown")
+            path = log_path(runtime.root, name, run)
+            await self._exec(runtime, launch, path)
+        except OSError as exc:
+            log.warning("kubelet: %s of %s/%s cannot start: %s", name, *runtime.key, exc)
+            record_event(self.store, pod, "Warning", "Failed", f"Error: {exc}", COMPONENT)
+            return _Exit(128, "StartError", str(exc))
+        image_id = image_store.digest_name(container.get("image", ""))
+        probe = container.get("readinessProbe", {}).get("httpGet") if kind == MAIN else None
+        self._write_status(
+            runtime,
+            lambda p: self._running(
+                p, kind, name, run, started, last_state, image_id, runtime, probe
+            ),
+        )
+        pod = self._own_pod(runtime) or pod
+        record_event(self.store, pod, "Normal", "Created", f"Created container: {name}", COMPONENT)
+        record_event(self.store, pod, "Normal", "Started", f"Started container {name}", COMPONENT)
         if probe:
             runtime.probe = asyncio.create_task(self._probe_readiness(runtime, container, probe))
+        code, deleted = await self._until_exit_or_deletion(runtime)
+        if runtime.probe:
+            runtime.probe.cancel()
+            runtime.probe = None
+        self._kill_group(runtime, signal.SIGKILL)  # the container's other processes end with it
+        await self._drain(runtime, path)
+        if deleted:
+            return None
+        exit_code = 128 - code if code < 0 else code
+        text = termination_log.read_text(errors="replace")[:_MESSAGE_LIMIT]
+        if (
+            not text
+            and exit_code
+            and container.get("terminationMessagePolicy") == ("FallbackToLogsOnError")
+        ):
+            text = plain_text(path)[-2048:]
+        reason = "Completed" if exit_code == 0 else "Error"
+        return _Exit(exit_code, reason, text, -code if code < 0 else 0)
+
+    def _running(
+        self,
+        pod: Obj,
+        kind: str,
+        name: str,
+        run: int,
+        started: str,
+        last_state: Obj,
+        image_id: str,
+        runtime: _Runtime,
+        probe: Obj | None,
+    ) -> None:
+        entry = _entry(pod, kind, name)
+        entry.update(
+            state={"running": {"startedAt": started}},
+            lastState=last_state,
+            restartCount=run,
+            started=True,
+            ready=kind == MAIN and not probe,
+            imageID=image_id,
+            containerID=self._container_id(runtime, name),
+        )
+        if kind == INIT:
+            return
+        for other in _statuses(pod, MAIN)[1:]:
+            other.update(
+                state={"running": {"startedAt": started}},
+                started=True,
+                ready=True,
+                imageID=image_store.digest_name(other["image"]),
+            )
+        pod["status"]["phase"] = "Running"
+        set_condition(pod, {"type": "Initialized", "status": "True"})
+        _set_ready(pod, not probe)
+
+    @staticmethod
+    def _maybe_initialized(pod: Obj) -> None:
+        statuses = _statuses(pod, INIT)
+        if all(s["state"].get("terminated", {}).get("exitCode") == 0 for s in statuses):
+            set_condition(pod, {"type": "Initialized", "status": "True"})
 
     def _prepare(
         self, runtime: _Runtime, pod: Obj, container: Obj, termination_log: Path
@@ -212,7 +636,13 @@ class Kubelet(Controller):
         own_env = container_env(pod, container, self.store, runtime.ip)
         shm = memory.get("/dev/shm")
         shm_kib = int(parse_quantity(shm) / 1024) if shm else _DEFAULT_SHM_KIB
-        env = {**os.environ, **{k: local(v) for k, v in own_env.items()}}
+        env = {
+            **os.environ,
+            **service_env(self.store, pod, self.api_address),
+            **{k: local(v) for k, v in own_env.items()},
+        }
+        if runtime.gpus:
+            env["NVIDIA_VISIBLE_DEVICES"] = nvidia_smi.visible_devices(runtime.node, runtime.gpus)
         env.update(
             PATH=f"{root / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}",
             HOSTNAME=pod["metadata"]["name"],
@@ -229,87 +659,28 @@ class Kubelet(Controller):
         cwd = rewrite_paths(container.get("workingDir", ""), table)
         return _Launch(argv, env, cwd if cwd.startswith(str(root)) else str(root))
 
+    async def _exec(self, runtime: _Runtime, launch: _Launch, path: Path) -> None:
+        runtime.process = await asyncio.create_subprocess_exec(
+            *launch.argv,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+            env=launch.env,
+            cwd=launch.cwd,
+            start_new_session=True,
+        )
+        assert runtime.process.stdout is not None
+        runtime.writing.add(path)
+        runtime.reader = asyncio.create_task(capture(runtime.process.stdout, path))
+
     @staticmethod
-    async def _exec(launch: _Launch, log_path: Path) -> asyncio.subprocess.Process:
-        with log_path.open("ab") as log_file:
-            return await asyncio.create_subprocess_exec(
-                *launch.argv,
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=log_file,
-                stderr=asyncio.subprocess.STDOUT,
-                env=launch.env,
-                cwd=launch.cwd,
-                start_new_session=True,
-            )
-
-    async def _run_init_containers(self, runtime: _Runtime, pod: Obj) -> bool:
-        """Run the init containers in order; False if one failed or the pod is going away."""
-        for index, container in enumerate(pod["spec"].get("initContainers", [])):
-            started = now()
-            self._write_status(
-                runtime, self._init_status(index, {"running": {"startedAt": started}})
-            )
-            termination_log = runtime.root / f"termination-log-{container['name']}"
-            launch = self._prepare(runtime, pod, container, termination_log)
-            try:
-                log_path = runtime.root / f"log-{container['name']}"
-                runtime.process = await self._exec(launch, log_path)
-            except OSError as exc:
-                code, message = 128, str(exc)
-            else:
-                code, deleted = await self._until_exit_or_deletion(runtime)
-                runtime.process = None
-                if deleted:
-                    return False
-                message = termination_log.read_text(errors="replace")[:_MESSAGE_LIMIT]
-            state = {
-                "exitCode": code,
-                "reason": "Completed" if code == 0 else "Error",
-                "startedAt": started,
-                "finishedAt": now(),
-            }
-            if message:
-                state["message"] = message
-            self._write_status(runtime, self._init_status(index, {"terminated": state}))
-            if code != 0:
-                log.info(
-                    "kubelet: init container %s of %s/%s failed", container["name"], *runtime.key
-                )
-                return False
-        return True
-
-    def _init_status(self, index: int, state: Obj) -> Callable[[Obj], None]:
-        """A status change setting init container ``index`` to ``state``; failing fails the pod."""
-        return lambda pod: self._set_init_state(pod, index, state)
-
-    def _set_init_state(self, pod: Obj, index: int, state: Obj) -> None:
-        status = pod["status"]
-        statuses = status.get("initContainerStatuses") or [
-            {
-                "name": c["name"],
-                "image": c.get("image", ""),
-                "imageID": f"simulated://{c.get('image', '')}",
-                "restartCount": 0,
-                "ready": False,
-                "started": False,
-                "state": {"waiting": {"reason": "PodInitializing"}},
-            }
-            for c in pod["spec"]["initContainers"]
-        ]
-        terminated = state.get("terminated")
-        statuses[index].update(
-            state=state,
-            started="running" in state,
-            ready=bool(terminated) and terminated["exitCode"] == 0,
-        )
-        status["initContainerStatuses"] = statuses
-        status.update(podIP=self._runtimes[key_of(pod)].ip, hostIP="127.0.0.1")
-        set_condition(
-            pod, {"type": "Initialized", "status": "False", "reason": "ContainersNotInitialized"}
-        )
-        if terminated and terminated["exitCode"] != 0:
-            status["phase"] = "Failed"
-            self._set_ready(pod, False, "PodFailed")
+    async def _drain(runtime: _Runtime, path: Path) -> None:
+        if runtime.reader is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(runtime.reader), _CAPTURE_DRAIN)
+            runtime.reader.cancel()
+            runtime.reader = None
+        runtime.writing.discard(path)
 
     def _own_pod(self, runtime: _Runtime) -> Obj | None:
         """A copy of ``runtime``'s pod, or None if it is gone (or replaced by one of the same
@@ -323,42 +694,6 @@ class Kubelet(Controller):
             return
         mutate(pod)
         self.store.update("pods", pod)
-
-    def _running_status(self, runtime: _Runtime, pod: Obj, ready: bool) -> None:
-        status = pod["status"]
-        status.update(
-            phase="Running",
-            podIP=runtime.ip,
-            podIPs=[{"ip": runtime.ip}],
-            hostIP="127.0.0.1",
-            hostIPs=[{"ip": "127.0.0.1"}],
-            startTime=runtime.started_at,
-        )
-        pid = runtime.process.pid if runtime.process else 0
-        status["containerStatuses"] = [
-            {
-                "name": c["name"],
-                "image": c.get("image", ""),
-                "imageID": f"simulated://{c.get('image', '')}",
-                "containerID": f"emulator://{pid}/{c['name']}",
-                "restartCount": 0,
-                "started": True,
-                "ready": ready or i > 0,
-                "state": {"running": {"startedAt": runtime.started_at}},
-            }
-            for i, c in enumerate(pod["spec"]["containers"])
-        ]
-        set_condition(pod, {"type": "Initialized", "status": "True"})
-        self._set_ready(pod, ready)
-
-    @staticmethod
-    def _set_ready(pod: Obj, ready: bool, reason: str = "ContainersNotReady") -> None:
-        value = "True" if ready else "False"
-        for kind in ("ContainersReady", "Ready"):
-            condition = {"type": kind, "status": value}
-            if not ready:
-                condition["reason"] = reason
-            set_condition(pod, condition)
 
     async def _probe_readiness(self, runtime: _Runtime, container: Obj, probe: Obj) -> None:
         port = probe.get("port")
@@ -379,9 +714,10 @@ class Kubelet(Controller):
                 return
 
         def mark_ready(pod: Obj) -> None:
-            if pod["status"].get("phase") == "Running":
-                pod["status"]["containerStatuses"][0]["ready"] = True
-                self._set_ready(pod, True)
+            status = pod["status"]["containerStatuses"][0]
+            if pod["status"].get("phase") == "Running" and "running" in status["state"]:
+                status["ready"] = True
+                _set_ready(pod, True)
 
         self._write_status(runtime, mark_ready)
 
@@ -417,53 +753,6 @@ class Kubelet(Controller):
         except TimeoutError:
             self._kill_group(runtime, signal.SIGKILL)
             await exited
-
-    def _record_exit(self, runtime: _Runtime, returncode: int) -> None:
-        exit_code = 128 - returncode if returncode < 0 else returncode
-        root = runtime.root
-        message = (root / "termination-log").read_text(errors="replace")[:_MESSAGE_LIMIT]
-
-        def terminated(pod: Obj) -> None:
-            container = pod["spec"]["containers"][0]
-            text = message
-            if (
-                not text
-                and exit_code
-                and container.get("terminationMessagePolicy") == ("FallbackToLogsOnError")
-            ):
-                log_path = root / "log"
-                text = log_path.read_text(errors="replace")[-2048:] if log_path.exists() else ""
-            state = {
-                "exitCode": exit_code,
-                "reason": "Completed" if exit_code == 0 else "Error",
-                "startedAt": runtime.started_at or None,  # None: it never started
-                "finishedAt": now(),
-                "containerID": f"emulator://{runtime.process.pid if runtime.process else 0}",
-            }
-            if text:
-                state["message"] = text
-            if returncode < 0:
-                state["signal"] = -returncode
-            statuses = pod["status"].get("containerStatuses") or [
-                {
-                    "name": container["name"],
-                    "image": container.get("image", ""),
-                    "imageID": "",
-                    "restartCount": 0,
-                }
-            ]
-            statuses[0].update(ready=False, started=False, state={"terminated": state})
-            pod["status"]["containerStatuses"] = statuses
-            pod["status"]["phase"] = "Succeeded" if exit_code == 0 else "Failed"
-            self._set_ready(pod, False, "PodCompleted" if exit_code == 0 else "PodFailed")
-
-        log.info("kubelet: pod %s/%s exited with %s", *runtime.key, exit_code)
-        self._write_status(runtime, terminated)
-
-    def _record_start_error(self, runtime: _Runtime, message: str) -> None:
-        log.warning("kubelet: pod %s/%s cannot start: %s", *runtime.key, message)
-        (runtime.root / "termination-log").write_text(message)
-        self._record_exit(runtime, 128)
 
     @staticmethod
     def _kill_group(runtime: _Runtime, sig: signal.Signals) -> None:

@@ -1,8 +1,15 @@
-"""A stand-in ``nvidia-smi`` reporting the GPUs the scheduler granted a pod."""
+"""A stand-in ``nvidia-smi`` reporting the GPUs the device plugin granted a pod.
+
+A node's GPUs have fixed UUIDs (:func:`gpu_uuid`); the kubelet hands a pod the
+lowest free ones and names them in ``NVIDIA_VISIBLE_DEVICES``, as the NVIDIA
+device plugin does, and nvidia-smi lists those same UUIDs (numbered from 0
+inside the container).
+"""
 
 from __future__ import annotations
 
 import sys
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +27,7 @@ FIELDS = {
     "driver_version": lambda i: INFO["driver"],
     "memory.total": lambda i: f"{INFO['memory']} MiB",
     "index": lambda i: str(i),
-    "uuid": lambda i: f"GPU-{INFO['uid']}-{i:04d}",
+    "uuid": lambda i: INFO["uuids"][i],
     "count": lambda i: str(INFO["count"]),
     "compute_cap": lambda i: INFO["compute"],
 }
@@ -62,8 +69,18 @@ sys.exit(main(sys.argv[1:]))
 """
 
 
-def gpu_info(pod: Obj, node: Obj | None, granted: int) -> dict[str, Any]:
-    """What nvidia-smi reports for ``pod`` on ``node``."""
+def gpu_uuid(node: str, index: int) -> str:
+    """The UUID of GPU ``index`` of ``node`` (stable, in NVIDIA's ``GPU-<uuid>`` form)."""
+    return f"GPU-{uuid.uuid5(uuid.NAMESPACE_URL, f'twcc-emulator:{node}/gpu/{index}')}"
+
+
+def visible_devices(node: str, indices: list[int]) -> str:
+    """``NVIDIA_VISIBLE_DEVICES`` for the GPUs ``indices`` of ``node``."""
+    return ",".join(gpu_uuid(node, i) for i in indices)
+
+
+def gpu_info(node: Obj | None, indices: list[int]) -> dict[str, Any]:
+    """What nvidia-smi reports on ``node`` given its GPUs ``indices``."""
     meta = (node or {}).get("metadata", {})
     labels = meta.get("labels", {})
     missing = int(meta.get("annotations", {}).get(MISSING_GPUS_ANNOTATION, 0))
@@ -71,8 +88,10 @@ def gpu_info(pod: Obj, node: Obj | None, granted: int) -> dict[str, Any]:
         labels.get(f"nvidia.com/cuda.driver.{part}", "0") for part in ("major", "minor", "rev")
     )
     product = labels.get("nvidia.com/gpu.product", "Unknown-GPU")
+    visible = indices[: max(len(indices) - missing, 0)]
     return {
-        "count": max(granted - missing, 0),
+        "count": len(visible),
+        "uuids": [gpu_uuid(meta.get("name", ""), i) for i in visible],
         "name": product.replace("-", " ", 1),
         "driver": driver,
         "memory": labels.get("nvidia.com/gpu.memory", "0"),
@@ -82,7 +101,6 @@ def gpu_info(pod: Obj, node: Obj | None, granted: int) -> dict[str, Any]:
         "compute": ".".join(
             labels.get(f"nvidia.com/gpu.compute.{p}", "0") for p in ("major", "minor")
         ),
-        "uid": pod["metadata"]["uid"][:8],
     }
 
 

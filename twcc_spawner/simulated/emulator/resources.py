@@ -30,6 +30,7 @@ RESOURCES: dict[str, Resource] = {
         Resource("services", "Service", True),
         Resource("secrets", "Secret", True),
         Resource("configmaps", "ConfigMap", True),
+        Resource("serviceaccounts", "ServiceAccount", True),
         Resource("namespaces", "Namespace", False),
     )
 }

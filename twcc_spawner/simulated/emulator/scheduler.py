@@ -7,8 +7,10 @@ from collections import Counter
 
 from .controller import Controller
 from .events import record_event
+from .references import missing_claims
 from .scheduling import (
     bound_usage,
+    claims_message,
     node_failures,
     pod_requests,
     set_condition,
@@ -25,7 +27,7 @@ SCHEDULER_NAME = "default-scheduler"
 class Scheduler(Controller):
     """Runs a scheduling pass whenever pods or nodes change."""
 
-    watched = frozenset({"pods", "nodes"})
+    watched = frozenset({"pods", "nodes", "persistentvolumeclaims"})
 
     def reconcile(self) -> None:
         """One pass over all pending, unbound pods, oldest first."""
@@ -42,6 +44,9 @@ class Scheduler(Controller):
         ]
         pending.sort(key=lambda p: (p["metadata"]["creationTimestamp"], p["metadata"]["name"]))
         for pod in pending:
+            if missing := missing_claims(self.store, pod):
+                self._mark_unschedulable(pod, claims_message(len(nodes), missing))
+                continue
             failures = {
                 n["metadata"]["name"]: node_failures(
                     pod, n, usage.get(n["metadata"]["name"], Counter())

@@ -126,6 +126,14 @@ def unschedulable_message(node_count: int, failures: Iterable[list[str]]) -> str
     return f"0/{node_count} nodes are available: {', '.join(reasons)}."
 
 
+def claims_message(node_count: int, missing: Iterable[str]) -> str:
+    """The FailedScheduling message for PVCs that do not exist (no node can help)."""
+    return (
+        f"0/{node_count} nodes are available: {', '.join(missing)}. preemption: 0/{node_count} "
+        f"nodes are available: {node_count} Preemption is not helpful for scheduling."
+    )
+
+
 def bound_usage(pods: Iterable[Obj]) -> dict[str, Counter[str]]:
     """Requests of non-terminated pods, summed per node."""
     usage: dict[str, Counter[str]] = {}

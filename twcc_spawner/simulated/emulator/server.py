@@ -19,13 +19,14 @@ from aiohttp import web
 from .errors import ApiError, gone
 from .faults import Faults
 from .patch import json_patch, merge_patch
+from .references import admit
 from .resources import RESOURCES, Resource, prepare_new
 from .selectors import Predicate, field_selector, label_selector
 from .store import Change, Obj, Store
 from .validation import KUBERNETES_VERSION, validate
 
-#: Returns the log text of a pod, or None if it has none.
-PodLogs = Callable[[Obj, Mapping[str, str]], str | None]
+#: Answers a pod's ``log`` subresource request (see :mod:`.log_api`).
+PodLogs = Callable[[web.Request, Obj], Awaitable[web.StreamResponse]]
 
 _TRUE = {"true", "1", "True"}
 _MERGE_TYPES = {
@@ -182,7 +183,7 @@ class ApiServer:
         else:
             ns = namespace or ""
             if sub == "log" and method == "GET":
-                return self._log(request, ns, name)
+                return await self.pod_logs(request, self.store.get("pods", ns, name))
             if method == "GET":
                 return self._json(self.store.get(resource.plural, ns, name))
             if method == "PATCH":
@@ -221,9 +222,9 @@ class ApiServer:
             if meta.get("namespace", namespace) != namespace:
                 raise ApiError(400, "the namespace of the object does not match the request")
         validate(resource.kind, obj)
-        return self._json(
-            self.store.create(resource.plural, prepare_new(resource, obj, namespace)), 201
-        )
+        obj = prepare_new(resource, obj, namespace)
+        admit(self.store, resource.plural, obj)
+        return self._json(self.store.create(resource.plural, obj), 201)
 
     async def _patch(
         self, request: web.Request, resource: Resource, ns: str, name: str, status_only: bool
@@ -284,12 +285,6 @@ class ApiServer:
         meta["deletionTimestamp"] = deadline.strftime("%Y-%m-%dT%H:%M:%SZ")
         meta["deletionGracePeriodSeconds"] = seconds
         return self.store.update("pods", pod)
-
-    def _log(self, request: web.Request, ns: str, name: str) -> web.Response:
-        text = self.pod_logs(self.store.get("pods", ns, name), request.query)
-        if text is None:
-            raise ApiError(400, f'container in pod "{name}" is waiting to start')
-        return web.Response(text=text, content_type="text/plain")
 
     def _predicate(
         self, resource: Resource, namespace: str | None, query: Mapping[str, str]

@@ -21,12 +21,21 @@ from pathlib import Path
 import jupyterhub
 
 from ...bootstrap.container import IMAGE_ENV_DIR
+from .image_store import Registry, SizeRule
 from .images import ImageRule, RootBuilder, SimulatedImages
 
 #: The manifest every server environment carries at its top.
 MANIFEST = "twcc-server-env.json"
 
 _NGC_TAG = re.compile(r"/pytorch:(\d\d\.\d\d)-py3")
+_NGC_PYTORCH = re.compile(r"^nvcr\.io/nvidia/pytorch:(\d\d)\.(0[1-9]|1[0-2])-py3(-v\d+)?$")
+_SERVER_ENV = re.compile(r"/server-env:[A-Za-z0-9._-]+$")
+
+#: Size of an NGC PyTorch image whose catalog entry has no ``image_size``: an ESTIMATE
+#: (unverified; NGC PyTorch images of 2018-2022 are several GB compressed).
+NGC_PYTORCH_SIZE_ESTIMATE = 6_000_000_000
+#: Size of the server-env image: an ESTIMATE (a Python environment with JupyterLab).
+SERVER_ENV_SIZE_ESTIMATE = 300_000_000
 
 _TORCH = '''"""SIMULATED torch (twcc-spawner emulator): the image's version, no real tensors."""
 
@@ -140,6 +149,40 @@ def build_server_env(env: Path, python: str = sys.executable) -> None:
 
 def _server_env_root(root: Path) -> None:
     build_server_env(root / IMAGE_ENV_DIR.lstrip("/"))
+
+
+def twcc_registry(
+    ngc_sizes: Mapping[str, int] | None = None, images: Mapping[str, int] | None = None
+) -> Registry:
+    """The simulated registry: every monthly NGC PyTorch tag and any server-env image.
+
+    ``ngc_sizes`` maps a release (``"22.02"``) to its image's size (the catalog's
+    ``image_size``); others weigh :data:`NGC_PYTORCH_SIZE_ESTIMATE`. ``images`` adds
+    more references with their sizes (a cluster description's ``registry``).
+    """
+    sizes = dict(ngc_sizes or {})
+
+    def ngc(name: str) -> int | None:
+        match = _NGC_PYTORCH.match(name)
+        if match is None:
+            return None
+        return sizes.get(f"{match.group(1)}.{match.group(2)}", NGC_PYTORCH_SIZE_ESTIMATE)
+
+    def server_env(name: str) -> int | None:
+        return SERVER_ENV_SIZE_ESTIMATE if _SERVER_ENV.search(name) else None
+
+    rules: tuple[SizeRule, ...] = (ngc, server_env)
+    return Registry(dict(images or {}), rules)
+
+
+def catalog_registry(profiles_dir: Path, images: Mapping[str, int] | None = None) -> Registry:
+    """:func:`twcc_registry` with the catalog's image sizes (and a release's own image)."""
+    from ...catalog import load_catalog
+
+    catalog = load_catalog(profiles_dir)
+    own = {r.image: r.image_size or NGC_PYTORCH_SIZE_ESTIMATE for r in catalog.releases if r.image}
+    sizes = {r.release: r.image_size for r in catalog.releases if r.image_size}
+    return twcc_registry(sizes, {**own, **(images or {})})
 
 
 def catalog_images(profiles_dir: Path) -> SimulatedImages:
