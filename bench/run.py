@@ -12,6 +12,7 @@ from typing import Any
 
 from . import workload
 from .forms import form_render
+from .halfwarm import half_warm
 from .hub import VARIANTS, api_server, reset
 from .report import machine
 from .spawns import burst, spawn_overhead
@@ -36,6 +37,8 @@ class Config:
     memory_nodes: int = 5000
     memory_pods_per_node: int = 50
     usable_rounds: int = 5
+    half_warm_rounds: int = 30
+    half_warm_rate: float = 100e6
 
     @property
     def spawn_cluster(self) -> str:
@@ -58,6 +61,8 @@ QUICK = Config(
     memory_nodes=50,
     memory_pods_per_node=10,
     usable_rounds=1,
+    half_warm_rounds=1,
+    half_warm_rate=10e9,
 )
 
 
@@ -113,6 +118,9 @@ def run(quick: bool, tmp: Path) -> dict[str, Any]:
     results["burst"] = {v: asyncio.run(_burst(config, v, tmp)) for v in VARIANTS}
     results["memory"] = asyncio.run(_memory(config))
     results["usable"] = time_to_usable(config.usable_rounds, tmp / "usable")
+    results["half_warm"] = half_warm(
+        config.half_warm_rounds, tmp / "half-warm", config.half_warm_rate
+    )
     results["config"] = {
         **asdict(config),
         "spawn_cluster": config.spawn_cluster,

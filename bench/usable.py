@@ -70,11 +70,13 @@ class Hub:
         self.session = requests.Session()
         self.session.headers["Authorization"] = f"token {settings.admin_token}"
 
-    def time_to_usable(self, name: str) -> float:
+    def time_to_usable(self, name: str, timeout: float = 120.0) -> float:
         """Seconds from the spawn request to the server answering through the proxy."""
         self.session.post(f"{self.settings.url}/hub/api/users/{name}", timeout=30)
         options = user_options(self.variant)
-        return spawn_and_stop(self.session, self.settings.url, name, options, through_proxy=True)
+        return spawn_and_stop(
+            self.session, self.settings.url, name, options, through_proxy=True, timeout=timeout
+        )
 
 
 @contextmanager
