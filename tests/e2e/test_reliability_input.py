@@ -209,6 +209,7 @@ def test_hostile_options_are_refused_with_a_4xx_and_never_make_a_pod(
 
 
 @pytest.mark.parametrize("endpoint", ["/users/alice/server", "/users/alice/servers/big"])
+@pytest.mark.hub_tracebacks(r"^json\.decoder\.JSONDecodeError: ", r"^RecursionError: .* JSON")
 def test_oversized_and_malformed_bodies_are_refused(
     hub: LocalHub, api: HubApi, emulator: ThreadedEmulator, endpoint: str
 ) -> None:
