@@ -22,6 +22,7 @@ from aiohttp import web
 from twcc_spawner.simulated.emulator.emulator import NAMESPACES
 from twcc_spawner.simulated.emulator.faults import Faults
 from twcc_spawner.simulated.emulator.server import ApiServer
+from twcc_spawner.simulated.emulator.serviceaccounts import create_default_service_accounts
 from twcc_spawner.simulated.emulator.store import Store
 
 from . import workload
@@ -30,6 +31,7 @@ from . import workload
 def build_store(nodes: int, pods_per_node: int, free_gpus: int | None) -> Store:
     """A store with the namespaces, ``nodes`` nodes and their pods."""
     store = Store(history_size=100)
+    create_default_service_accounts(store)  # pods are admitted only with their account
     for name in (*NAMESPACES, workload.JOB_NAMESPACE):
         store.create("namespaces", {"metadata": {"name": name}, "status": {"phase": "Active"}})
     for node in workload.nodes(nodes):

@@ -33,6 +33,7 @@ from twcc_spawner.simulated.hub_settings import HubSettings
 from twcc_spawner.simulated.local_hub import LocalHub
 
 from .cycle import CycleFailed, spawn_and_stop
+from .workload import FAST_PULLS
 
 ROOT = Path(__file__).resolve().parents[1]
 OPTIONS = [
@@ -86,7 +87,9 @@ def sample(hub: psutil.Process, emulator: Any, number: int) -> Sample:
 
 def run(cycles: int, users: int, every: int, workdir: Path, event_ttl: float) -> Soak:
     soak = Soak(cycles, users)
-    with Emulator.in_thread(workdir=workdir / "emulator", event_ttl=event_ttl) as emulator:
+    with Emulator.in_thread(
+        workdir=workdir / "emulator", event_ttl=event_ttl, image_pull_rate=FAST_PULLS
+    ) as emulator:
         settings = HubSettings.throwaway(workdir / "hub", ROOT / "profiles")
         emulator.write_kubeconfig(settings.kubeconfig)
         hub = LocalHub(settings, log_dir=settings.state_dir)

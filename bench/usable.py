@@ -33,7 +33,7 @@ from twcc_spawner.simulated.local_hub import LocalHub
 from .cycle import spawn_and_stop
 from .hub import VARIANTS
 from .stats import summary
-from .workload import GPU_RESOURCE, SHIPPED_PROFILES, static_profile_list
+from .workload import FAST_PULLS, GPU_RESOURCE, SHIPPED_PROFILES, static_profile_list
 
 RELEASE, GPUS = "21.11", 2
 
@@ -83,7 +83,9 @@ class Hub:
 def running_hub(variant: str, workdir: Path) -> Iterator[Hub]:
     """The emulator, the proxy and the hub of ``variant``, stopped on exit."""
     with ExitStack() as stack:
-        emulator = stack.enter_context(Emulator.in_thread(workdir=workdir / "emulator"))
+        emulator = stack.enter_context(
+            Emulator.in_thread(workdir=workdir / "emulator", image_pull_rate=FAST_PULLS)
+        )
         options: dict[str, Any] = {}
         if variant == "kube":
             options = {
