@@ -1,7 +1,7 @@
 """API faults, node loss and hub restarts on a real hub: retried or failed clearly, nothing leaked.
 
 The cluster is one node with 2 GPUs, so a leaked pod or GPU reservation shows
-at once: the next 2-GPU spawn would be refused by the capacity check.
+at once: the next 2-GPU spawn would wait in the queue for the capacity check.
 """
 
 from __future__ import annotations
@@ -127,10 +127,15 @@ def test_watch_drops_and_410_gone_relist_and_capacity_stays_right(
     spawn_full_node(api, k8s, "first")
     eventually(lambda: all(r.hits == r.times for r in watches), what="watch faults served")
 
-    # the caches saw the running pod through the faults: no room for another GPU
+    # the caches saw the running pod through the faults: no room for another GPU, so
+    # the next spawn waits in the queue (no pod) instead of starting
     response = api.start("alice", "second", release="21.11", gpus=1)
-    assert response.status_code == 503, response.text
-    assert "free GPU" in response.json()["message"] or "GPU" in response.json()["message"]
+    assert response.status_code == 202, response.text
+    line = api.request("GET", "/twcc/queue").json()["waiting"]
+    assert [(r["server"], r["position"], r["reason"]) for r in line] == [("second", 1, "capacity")]
+    assert len(k8s.pods()) == 1  # the first server's
+    assert api.stop("alice", "second").status_code in (202, 204)
+    eventually(lambda: "second" not in api.servers("alice"), what="the wait stopped")
 
     stop_and_check_nothing_left(api, k8s, "first")
     # ... and saw it go: the whole node is free again
