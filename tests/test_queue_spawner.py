@@ -7,6 +7,7 @@ from types import SimpleNamespace
 
 import pytest
 import test_preflight_spawner as preflight_tests
+from prometheus_client import REGISTRY
 from test_preflight_spawner import cluster, eventually
 
 from twcc_spawner import TWCCSpawner
@@ -75,7 +76,13 @@ async def test_stopping_leaves_the_queue_at_once_and_the_line_moves_up(hub) -> N
     await settle(*tasks)
 
 
+def sample(name: str, **labels: str) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
 async def test_a_wait_ends_with_a_message_after_queue_max_wait(hub) -> None:
+    gave_up = sample("twcc_queue_gave_up_total", size="c.4xsuper", reason="timeout")
+    waits = sample("twcc_queue_wait_seconds_count", size="c.4xsuper", outcome="timeout")
     make = await hub(cluster(nodes=1, gpus=8))
     await make("ann", release="22.02", gpus=8).load_user_options()
     late = make(
@@ -87,6 +94,10 @@ async def test_a_wait_ends_with_a_message_after_queue_max_wait(hub) -> None:
     assert (error.reason, error.status_code) == ("queue_timeout", 503)
     assert error.jupyterhub_message.startswith("No 8-GPU slot came free within 0 min")
     assert len(queue().model) == 0
+    assert sample("twcc_queue_gave_up_total", size="c.4xsuper", reason="timeout") == gave_up + 1
+    count = sample("twcc_queue_wait_seconds_count", size="c.4xsuper", outcome="timeout")
+    assert count == waits + 1
+    assert sample("twcc_queue_length", size="c.4xsuper") == 0
 
 
 async def test_one_wait_per_user_and_size_and_waiting_gpus_count_for_the_quota(hub) -> None:
