@@ -20,7 +20,7 @@ def test_quick_bench_reports_every_measurement(tmp_path: Path) -> None:
     )
     results = json.loads(out.read_text())
     assert set(results) >= {
-        *("machine", "spawn", "forms", "verdict", "burst", "memory", "usable", "config")
+        *("machine", "spawn", "forms", "verdict", "burst", "queue", "memory", "usable", "config")
     }
     for variant in ("twcc", "kube"):
         rounds = results["config"]["spawn_rounds"]
@@ -30,5 +30,8 @@ def test_quick_bench_reports_every_measurement(tmp_path: Path) -> None:
         assert {"admitted", "refused", "worst_loop_lag_s"} <= set(results["burst"][variant])
         assert "growth_mib" in results["memory"][variant]
     assert set(results["forms"]) == {"15x4", "200x8"}
+    queue = results["queue"]
+    assert queue["overcommit_gpus"] == 0 and queue["started"] + queue["failed"] == queue["spawns"]
+    assert {"mean_wait_s", "worst_wait_8_gpus_s", "worst_loop_lag_s"} <= set(queue)
     assert "## Targets" in page.read_text()
     assert (tmp_path / "benchmarks-verdict.png").stat().st_size > 0
