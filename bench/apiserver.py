@@ -28,7 +28,7 @@ from twcc_spawner.simulated.emulator.store import Store
 from . import workload
 
 
-def build_store(nodes: int, pods_per_node: int, free_gpus: int | None) -> Store:
+def build_store(nodes: int, pods_per_node: int, free_gpus: int | None, per_node: int = 4) -> Store:
     """A store with the namespaces, ``nodes`` nodes and their pods."""
     store = Store(history_size=100)
     create_default_service_accounts(store)  # pods are admitted only with their account
@@ -36,7 +36,7 @@ def build_store(nodes: int, pods_per_node: int, free_gpus: int | None) -> Store:
         store.create("namespaces", {"metadata": {"name": name}, "status": {"phase": "Active"}})
     for node in workload.nodes(nodes):
         store.create("nodes", node)
-    free = workload.mixed_free if free_gpus is None else workload.few_free(free_gpus)
+    free = workload.mixed_free if free_gpus is None else workload.few_free(free_gpus, per_node)
     for pod in workload.pods(nodes, pods_per_node, free):
         store.create("pods", pod)
     return store
@@ -57,11 +57,10 @@ def app(store: Store) -> web.Application:
     return application
 
 
-async def serve(nodes: int, pods_per_node: int, free_gpus: int | None) -> None:
+async def serve(nodes: int, pods_per_node: int, free_gpus: int | None, per_node: int) -> None:
     """Serve on a free port, print the URL, stop when stdin closes."""
-    runner = web.AppRunner(
-        app(build_store(nodes, pods_per_node, free_gpus)), access_log=None, shutdown_timeout=0.1
-    )
+    store = build_store(nodes, pods_per_node, free_gpus, per_node)
+    runner = web.AppRunner(app(store), access_log=None, shutdown_timeout=0.1)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
@@ -75,8 +74,9 @@ def main() -> None:
     parser.add_argument("nodes", type=int)
     parser.add_argument("pods_per_node", type=int)
     parser.add_argument("free_gpus", type=int, nargs="?")
+    parser.add_argument("--per-node", type=int, default=4, help="free GPUs per node")
     args = parser.parse_args()
-    asyncio.run(serve(args.nodes, args.pods_per_node, args.free_gpus))
+    asyncio.run(serve(args.nodes, args.pods_per_node, args.free_gpus, args.per_node))
 
 
 if __name__ == "__main__":

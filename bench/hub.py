@@ -69,10 +69,11 @@ class ApiServerProcess:
 
 @contextlib.asynccontextmanager
 async def api_server(
-    nodes: int, pods_per_node: int, free_gpus: int | None = None
+    nodes: int, pods_per_node: int, free_gpus: int | None = None, per_node: int = 4
 ) -> AsyncIterator[ApiServerProcess]:
     """Start :mod:`.apiserver` with the cluster and yield it once it serves."""
     args = [str(nodes), str(pods_per_node)] + ([str(free_gpus)] if free_gpus is not None else [])
+    args.append(f"--per-node={per_node}")
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -107,7 +108,7 @@ _COMMON: dict[str, Any] = {
 }
 
 
-def make_spawner(variant: str, url: str, profiles: Path, name: str) -> Any:
+def make_spawner(variant: str, url: str, profiles: Path, name: str, **config: Any) -> Any:
     """A spawner of ``variant`` on the API server ``url`` with the catalog in ``profiles``.
 
     ``kube`` is plain KubeSpawner with :func:`~.workload.static_profile_list` of
@@ -118,7 +119,11 @@ def make_spawner(variant: str, url: str, profiles: Path, name: str) -> Any:
     release = catalog.releases[0]
     if variant == "twcc":
         spawner = TWCCSpawner(
-            _mock=True, user=user(name), k8s_api_host=url, profiles_dir=str(profiles), **_COMMON
+            _mock=True,
+            user=user(name),
+            k8s_api_host=url,
+            profiles_dir=str(profiles),
+            **{**_COMMON, **config},
         )
         spawner.user_options = {"release": release.release, "size": SIZE}
         return spawner

@@ -48,6 +48,8 @@ def targets(results: dict[str, Any]) -> dict[str, bool]:
         },
         "4 verdict under 1 ms": largest < 0.001,
         "5 burst": burst["admitted"] == burst["free_gpus"] // 2 and burst["overcommit_gpus"] == 0,
+        "6 queue: no over-commit, every request started": results["queue"]["overcommit_gpus"] == 0
+        and results["queue"]["started"] == results["queue"]["spawns"],
     }
 
 
@@ -205,6 +207,7 @@ def markdown(results: dict[str, Any], plot: str) -> str:
         errors = "; ".join(f"{n}× {e}" for e, n in result["errors"].items())
         lines.append(f"{variant} spawns that failed without a pod: {errors or 'none'}.")
     lines.append("")
+    lines += _queue_rows(results["queue"])
     memory = results["memory"]
     lines += [
         "## Hub memory",
@@ -219,6 +222,32 @@ def markdown(results: dict[str, Any], plot: str) -> str:
     lines += ["", "## Targets", "", "| target | met |", "|---|---|"]
     lines += [f"| {name} | {'yes' if ok else '**no**'} |" for name, ok in met.items()]
     return "\n".join(lines) + "\n" + NOTES
+
+
+def _queue_rows(queue: dict[str, Any]) -> list[str]:
+    low, high = queue["lifetime_s"]
+    lines = [
+        "## Queue: a burst with departures",
+        "",
+        f"{queue['spawns']} simultaneous requests (1, 2, 4 or 8 GPUs: 40/30/20/10 %) on "
+        f"{queue['free_gpus']} free GPUs (nodes of 8); each server stops {low:g}–{high:g} s "
+        "after its pod is created, and the queue admits the next.",
+        "",
+        "| | |",
+        "|---|---|",
+        f"| started / failed | {queue['started']} / {queue['failed']} |",
+        f"| GPUs over-committed | {queue['overcommit_gpus']} |",
+        f"| mean wait (request → pod create) | {queue['mean_wait_s']:.2f} s |",
+        f"| worst wait, 8 GPUs | {queue['worst_wait_8_gpus_s'] or 0:.2f} s |",
+        f"| worst hub loop lag | {queue['worst_loop_lag_s'] * 1000:.0f} ms |",
+        f"| wall time | {queue['wall_s']:.1f} s |",
+        "",
+        "| size | n | median wait | worst wait |",
+        "|---|---|---|---|",
+    ]
+    for size, wait in queue["wait_s"].items():
+        lines.append(f"| {size} | {wait['n']} | {wait['median']:.2f} s | {wait['max']:.2f} s |")
+    return [*lines, ""]
 
 
 def plot(results: dict[str, Any], path: Path) -> None:

@@ -14,6 +14,7 @@ from . import workload
 from .forms import form_render
 from .halfwarm import half_warm
 from .hub import VARIANTS, api_server, reset
+from .queue import queue_burst
 from .report import machine
 from .spawns import burst, spawn_overhead
 from .usable import time_to_usable
@@ -34,6 +35,10 @@ class Config:
     verdict_rounds: int = 200
     burst_spawns: int = 200
     burst_free_gpus: int = 100
+    queue_nodes: int = 100
+    queue_spawns: int = 200
+    queue_free_gpus: int = 100
+    queue_lifetime: tuple[float, float] = (1.0, 4.0)
     memory_nodes: int = 5000
     memory_pods_per_node: int = 50
     usable_rounds: int = 5
@@ -58,6 +63,10 @@ QUICK = Config(
     verdict_rounds=20,
     burst_spawns=20,
     burst_free_gpus=20,
+    queue_nodes=20,
+    queue_spawns=30,
+    queue_free_gpus=24,
+    queue_lifetime=(0.2, 0.6),
     memory_nodes=50,
     memory_pods_per_node=10,
     usable_rounds=1,
@@ -88,6 +97,16 @@ async def _burst(config: Config, variant: str, tmp: Path) -> dict[str, Any]:
     return result
 
 
+async def _queue(config: Config, tmp: Path) -> dict[str, Any]:
+    profiles = workload.write_catalog(tmp / "queue", 15, 4)
+    async with api_server(
+        config.queue_nodes, config.spawn_pods_per_node, config.queue_free_gpus, per_node=8
+    ) as server:
+        result = await queue_burst(server, profiles, config.queue_spawns, config.queue_lifetime)
+        await reset()
+    return {**result, "free_gpus": config.queue_free_gpus}
+
+
 async def _memory(config: Config) -> dict[str, Any]:
     results = {}
     async with api_server(config.memory_nodes, config.memory_pods_per_node) as server:
@@ -116,6 +135,7 @@ def run(quick: bool, tmp: Path) -> dict[str, Any]:
         verdict_time(list(config.verdict_nodes), 50, profiles, config.verdict_rounds)
     )
     results["burst"] = {v: asyncio.run(_burst(config, v, tmp)) for v in VARIANTS}
+    results["queue"] = asyncio.run(_queue(config, tmp))
     results["memory"] = asyncio.run(_memory(config))
     results["usable"] = time_to_usable(config.usable_rounds, tmp / "usable")
     results["half_warm"] = half_warm(

@@ -38,8 +38,10 @@ def mixed_free(index: int) -> int:
 
 
 def few_free(free_gpus: int, per_node: int = 4) -> FreeGpus:
-    """``free_gpus`` GPUs free in total, ``per_node`` on each of the first nodes."""
-    return lambda index: per_node if index < free_gpus // per_node else 0
+    """``free_gpus`` GPUs free in total, ``per_node`` on each of the first nodes (the rest on
+    the next)."""
+    full, rest = divmod(free_gpus, per_node)
+    return lambda index: per_node if index < full else rest if index == full else 0
 
 
 def cluster(nodes: int) -> dict[str, Any]:

@@ -32,7 +32,7 @@ def test_quick_bench_reports_every_measurement_and_never_overcommits(tmp_path: P
     )
     results = json.loads(out.read_text())
     assert set(results) >= {
-        *("machine", "spawn", "forms", "verdict", "burst", "memory", "usable", "config")
+        *("machine", "spawn", "forms", "verdict", "burst", "queue", "memory", "usable", "config")
     }
     config = results["config"]
     for variant in ("twcc", "kube"):
@@ -59,5 +59,8 @@ def test_quick_bench_reports_every_measurement_and_never_overcommits(tmp_path: P
 
     assert set(results["forms"]) == {"15x4", "200x8"}
     assert set(results["verdict"]) == {str(n) for n in config["verdict_nodes"]}
+    queue = results["queue"]
+    assert queue["overcommit_gpus"] == 0 and queue["started"] + queue["failed"] == queue["spawns"]
+    assert {"mean_wait_s", "worst_wait_8_gpus_s", "worst_loop_lag_s"} <= set(queue)
     assert "## Targets" in page.read_text()
     assert (tmp_path / "benchmarks-verdict.png").stat().st_size > 0

@@ -155,8 +155,8 @@ def test_all_checks_pass_and_name_the_node_and_the_pod_terms() -> None:
             id="full",
         ),
         pytest.param(
-            [node("gn1", cpu="6")],
-            [],
+            [node("gn1", cpu="10")],
+            [pod("a", "gn1", 1)],
             2,
             "Nodes with 2 free GPUs lack the 8 CPU cores or 180G memory of size c.xsuper now. "
             "Please try again in a few minutes.",
@@ -177,6 +177,44 @@ def test_capacity_refusal(nodes, pods, gpus, message) -> None:
     result = verdict(state_of(nodes, pods), request(gpus=gpus))
     assert (result.check, result.ok, result.status_code) == ("capacity", False, 503)
     assert result.message == message
+    assert result.queueable == ("none is ready" not in message)
+
+
+@pytest.mark.parametrize(
+    "nodes, gpus, message",
+    [
+        pytest.param(
+            [node("gn1", gpus=4), node("gn2", gpus=4)],
+            8,
+            "No suitable node is large enough for size c.4xsuper (8 GPUs, 32 CPU cores, "
+            "720G memory) even when empty; the largest has 4 GPUs. Pick 1, 2 or 4 GPUs.",
+            id="too-few-gpus",
+        ),
+        pytest.param(
+            [node("gn1", cpu="6")],
+            2,
+            "No suitable node is large enough for size c.xsuper (2 GPUs, 8 CPU cores, "
+            "180G memory) even when empty; the largest has 8 GPUs. Pick 1, 2, 4 or 8 GPUs.",
+            id="too-few-cores",
+        ),
+    ],
+)
+def test_a_size_no_node_could_ever_take_is_refused_for_good(nodes, gpus, message) -> None:
+    result = verdict(state_of(nodes), request(gpus=gpus))
+    assert (result.check, result.status_code, result.queueable) == ("capacity", 409, False)
+    assert result.message == message
+
+
+def test_nodes_held_for_the_queue_are_not_placed_on_and_waiting_gpus_count_for_quota() -> None:
+    state = state_of([node("gn1"), node("gn2")], [pod("a", "gn1", 6)])
+    held = replace(request(gpus=4), excluded=frozenset({"gn2"}))
+    assert (verdict(state, held).status_code, verdict(state, held).queueable) == (503, True)
+    assert verdict(state, replace(held, excluded=frozenset())).node == "gn2"
+    waiting = replace(request(gpus=2, quota=4), waiting=(("big", 4),))
+    assert verdict(state, waiting).check == "quota"
+    assert "You hold 4 of your 4 GPUs (servers: big 4)" in verdict(state, waiting).message
+    assert state.roomiest({"gn1", "gn2"}, frozenset()) == "gn2"
+    assert state.roomiest({"gn1", "gn2"}, frozenset({"gn2"})) == "gn1"
 
 
 def test_terminated_pods_and_other_nodes_pods_do_not_hold_gpus() -> None:

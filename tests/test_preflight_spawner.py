@@ -93,10 +93,10 @@ async def refusal(spawner: TWCCSpawner) -> SpawnException:
             {"release": "22.02", "gpus": 2},
             {},
             "capacity",
-            503,
-            "No node has 2 free GPUs now; the largest free block is 1 GPU. "
-            "Pick 1 GPU or try again in a few minutes.",
-            id="capacity",
+            409,
+            "No suitable node is large enough for size c.xsuper (2 GPUs, 8 CPU cores, 180G "
+            "memory) even when empty; the largest has 1 GPU. Pick 1 GPU.",
+            id="capacity-never",
         ),
         pytest.param(
             cluster(driver="455.32.00"),
@@ -180,9 +180,10 @@ async def test_checks_are_progress_events_and_the_pod_gets_their_affinity(hub) -
     spawner.release_gpus()
 
 
-async def test_simultaneous_spawns_never_overcommit(hub) -> None:
+async def test_simultaneous_spawns_never_overcommit_without_the_queue(hub) -> None:
     make = await hub(cluster(nodes=5))  # 40 GPUs
-    spawners = [make(f"user{i}", release="22.02", gpus=2) for i in range(50)]
+    no_queue = {"queue_enabled": False}
+    spawners = [make(f"user{i}", release="22.02", gpus=2, config=no_queue) for i in range(50)]
     results = await asyncio.gather(
         *(s.load_user_options() for s in spawners), return_exceptions=True
     )
@@ -203,7 +204,8 @@ async def test_a_reservation_lasts_until_the_pod_is_bound_or_the_spawn_fails(hub
     await alice.load_user_options()
     state = TWCCSpawner._cluster_watch.state
     assert list(state.reservations) == ["default/jupyter-alice"]
-    assert (await refusal(make("bob", release="22.02", gpus=1))).reason == "capacity"
+    bob = make("bob", release="22.02", gpus=1, config={"queue_enabled": False})
+    assert (await refusal(bob)).reason == "capacity"
 
     pod = ApiClient().sanitize_for_serialization(await alice.get_pod_manifest())
     pod["spec"]["containers"][0]["command"] = ["sleep", "60"]  # stays running while we look
@@ -285,8 +287,8 @@ async def test_the_form_marks_what_cannot_start_for_each_release_and_size(hub) -
     assert cell["22.02", "c.super"] == "driver"
     assert cell["21.11", "c.super"] is None
     assert cell["21.11", "c.2xsuper"] is None
-    assert cell["21.11", "c.4xsuper"] == "none_free"
-    assert cell["18.08", "c.4xsuper"] == "none_free"
+    assert cell["21.11", "c.4xsuper"] == "too_large"
+    assert cell["18.08", "c.4xsuper"] == "too_large"
     assert {cell[r, "c.super"] for r, _ in cell if r != "22.02"} == {None}
 
 

@@ -37,6 +37,7 @@ def test_profile_list_offers_every_visible_release_and_size(shipped_profiles: Pa
         "size_label": "2 GPUs",
         "default": False,
         "available": True,
+        "queue": False,
         "status": "available",
     }
     assert [name for name, c in choices.items() if c["default"]] == ["c.super"]

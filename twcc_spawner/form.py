@@ -19,11 +19,20 @@ def _environment() -> jinja2.Environment:
     )
 
 
-def availability_matrix(profile_list: list[dict[str, Any]]) -> dict[str, dict[str, str | None]]:
-    """release → size → why it cannot start (``None`` if it can), for the form's script."""
+def _cell(choice: dict[str, Any]) -> str | dict[str, str] | None:
+    if choice.get("queue"):
+        return {"queue": choice["status"]}
+    return None if choice["available"] else choice["status"]
+
+
+def availability_matrix(
+    profile_list: list[dict[str, Any]],
+) -> dict[str, dict[str, str | dict[str, str] | None]]:
+    """release → size → why it cannot start (``None`` if it can; ``{"queue": text}`` if it
+    would wait in the queue), for the form's script."""
     return {
         profile["release"]: {
-            name: None if choice["available"] else choice["status"]
+            name: _cell(choice)
             for name, choice in profile["profile_options"]["size"]["choices"].items()
         }
         for profile in profile_list
@@ -31,14 +40,16 @@ def availability_matrix(profile_list: list[dict[str, Any]]) -> dict[str, dict[st
 
 
 def checked_size(profile_list: list[dict[str, Any]]) -> str | None:
-    """The size to check: the preselected one if it can start, else the first that can."""
+    """The size to check: the preselected one if it can start (or wait), else the first that
+    can start now, else the first that can wait."""
     selected = next((p for p in profile_list if p["default"]), None)
     if selected is None:
         return None
     choices = selected["profile_options"]["size"]["choices"]
     startable = [name for name, choice in choices.items() if choice["available"]]
+    now = [name for name in startable if not choices[name].get("queue")]
     preferred = [name for name in startable if choices[name]["default"]]
-    return (preferred or startable or [None])[0]
+    return (preferred or now or startable or [None])[0]
 
 
 class ImageField(NamedTuple):

@@ -39,6 +39,19 @@ MESSAGES: Mapping[str, Mapping[str, str]] = {
         "avail.driver": "no node has a driver for this release",
         "avail.arch": "no node has a GPU this release supports",
         "avail.quota": "over your GPU quota",
+        "avail.too_large": "no node is large enough for this size",
+        "form.join": "Join the queue",
+        "form.start": "Start",
+        "queue.form": "No {gpus}-GPU slot is free: {people}",
+        "queue.progress": "Waiting for a {gpus}-GPU slot: number {position} in line",
+        "queue.nobody": "you would be first in line",
+        "queue.person": "1 person is waiting ahead of you",
+        "queue.people": "{n} people are waiting ahead of you",
+        "queue.about": ", about {minutes} min",
+        "queue.timeout": (
+            "No {gpus}-GPU slot came free within {minutes} min, so the wait ended. "
+            "Please try again later, or pick fewer GPUs."
+        ),
         "home.running": "Running",
         "spawn.heading": "Server Options",
     },
@@ -69,6 +82,19 @@ MESSAGES: Mapping[str, Mapping[str, str]] = {
         "avail.driver": "沒有節點具備此版本所需的驅動程式",
         "avail.arch": "沒有節點具備此版本支援的 GPU",
         "avail.quota": "超過您的 GPU 配額",
+        "avail.too_large": "沒有節點大到足以容納此規格",
+        "form.join": "加入排隊",
+        "form.start": "啟動",
+        "queue.form": "目前沒有空閒的 {gpus}-GPU 位置：{people}",
+        "queue.progress": "正在等待 {gpus}-GPU 位置：排在第 {position} 位",
+        "queue.nobody": "您將排在第一位",
+        "queue.person": "您前面有 1 人在等待",
+        "queue.people": "您前面有 {n} 人在等待",
+        "queue.about": "，約 {minutes} 分鐘",
+        "queue.timeout": (
+            "{minutes} 分鐘內沒有空出 {gpus}-GPU 位置，因此已結束等待。"
+            "請稍後再試，或選擇較少的 GPU。"
+        ),
         "home.running": "執行中",
         "spawn.heading": "伺服器選項",
     },

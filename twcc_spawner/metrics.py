@@ -14,12 +14,19 @@ the metrics defined here appear there without further set-up:
     KubeSpawner's pod reflector, so it is right after a hub restart too.
 ``twcc_time_to_ready_seconds{release}``
     From the start request to a running server: dominated by image pulls on cold nodes.
+``twcc_queue_length{size}``
+    Spawns waiting in the hub's GPU queue.
+``twcc_queue_wait_seconds{size, outcome}``
+    How long spawns waited: ``admitted``, ``refused`` (a check failed at the front),
+    ``stopped`` (Stop Server) or ``timeout`` (``queue_max_wait``).
+``twcc_queue_gave_up_total{size, reason}``
+    Waiting spawns that ended without starting: ``stopped`` or ``timeout``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from jupyterhub.spawner import SpawnException
 from prometheus_client import Counter, Gauge, Histogram
@@ -49,6 +56,45 @@ TIME_TO_READY = Histogram(
     ["release"],
     buckets=(5, 10, 20, 30, 60, 120, 300, 600, 900, 1800, float("inf")),
 )
+
+
+QUEUE_LENGTH = Gauge(
+    "twcc_queue_length",
+    "Spawns waiting in the hub's GPU queue, by size.",
+    ["size"],
+)
+QUEUE_WAIT = Histogram(
+    "twcc_queue_wait_seconds",
+    "Seconds spawns waited in the GPU queue, by size and how the wait ended.",
+    ["size", "outcome"],
+    buckets=(1, 10, 30, 60, 120, 300, 600, 900, 1800, 3600, float("inf")),
+)
+QUEUE_GAVE_UP = Counter(
+    "twcc_queue_gave_up",
+    "Waiting spawns that ended without starting (stopped or timed out), by size.",
+    ["size", "reason"],
+)
+GAVE_UP = ("stopped", "timeout")
+
+
+class Queued(Protocol):
+    """What the queue metrics read of a waiting spawn."""
+
+    @property
+    def size(self) -> str: ...
+
+
+def queue_joined(size: str) -> None:
+    """A spawn joined the line of ``size``."""
+    QUEUE_LENGTH.labels(size=size).inc()
+
+
+def queue_left(waiter: Queued, waited: float, outcome: str) -> None:
+    """A spawn left the queue after ``waited`` seconds: admitted, refused, stopped or timeout."""
+    QUEUE_LENGTH.labels(size=waiter.size).dec()
+    QUEUE_WAIT.labels(size=waiter.size, outcome=outcome).observe(waited)
+    if outcome in GAVE_UP:
+        QUEUE_GAVE_UP.labels(size=waiter.size, reason=outcome).inc()
 
 
 def gpus_held(pods: Iterable[Mapping[str, Any]]) -> int:

@@ -9,19 +9,27 @@ profiles carry no ``kubespawner_override``.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 from .catalog import Catalog, Release, Size
 from .i18n import translate
 from .selection import Selection, profile_slug
 
-# Why a (release, size) cannot start now: an i18n key under "avail.", or None if it can.
-Availability = Callable[[Release, Size], str | None]
+
+class Queued(NamedTuple):
+    """A (release, size) that would wait in the queue: ``text`` says how long (localised)."""
+
+    text: str
+
+
+# Why a (release, size) cannot start now: an i18n key under "avail.", None if it can, or
+# Queued if it would wait for GPUs.
+Availability = Callable[[Release, Size], str | Queued | None]
 # What to say of a release's image (ready on warm nodes, or the first start's download).
 ImageNote = Callable[[Release], str | None]
 
 
-def always_available(release: Release, size: Size) -> str | None:
+def always_available(release: Release, size: Size) -> str | Queued | None:
     """The availability when nothing is known about the cluster."""
     return None
 
@@ -64,13 +72,15 @@ def _choices(
     choices = {}
     for size in sizes:
         reason = availability(release, size)
+        queued = isinstance(reason, Queued)
         choices[size.name] = {
             "display_name": summaries[size.name],
             "label": f"{release.title} / {size.label}",
             "size_label": size.label,
             "default": size == default,
-            "available": reason is None,
-            "status": translate(locale, f"avail.{reason or 'ok'}"),
+            "available": reason is None or queued,
+            "queue": queued,
+            "status": reason.text if queued else translate(locale, f"avail.{reason or 'ok'}"),
         }
     return choices
 

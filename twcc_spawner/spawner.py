@@ -45,6 +45,7 @@ from .profiles import (
     no_image_note,
 )
 from .progress import container_running, merge, start_script_steps
+from .queue.spawner_mixin import GpuQueueing
 from .security import (
     CONTAINER_SECURITY_CONTEXT,
     POD_SECURITY_CONTEXT,
@@ -72,7 +73,7 @@ def spawn_refusal(message: str, *, reason: str, status_code: int = 400) -> Spawn
     return error
 
 
-class TWCCSpawner(GpuPreflight, ImagePlacement, ApiRetry, KubeSpawner):
+class TWCCSpawner(GpuQueueing, GpuPreflight, ImagePlacement, ApiRetry, KubeSpawner):
     """Start JupyterLab in an NGC PyTorch container with the GPUs a researcher picked."""
 
     profiles_dir = Unicode(
@@ -321,6 +322,8 @@ class TWCCSpawner(GpuPreflight, ImagePlacement, ApiRetry, KubeSpawner):
     _catalog_sources: ClassVar[dict[Path, CatalogSource]] = {}
 
     selection: Selection | None = None
+    _operator_start_timeout: float | None = None
+    _admitted_at: float | None = None
 
     # --- catalog -----------------------------------------------------------
 
@@ -496,6 +499,7 @@ class TWCCSpawner(GpuPreflight, ImagePlacement, ApiRetry, KubeSpawner):
             refusal = await self.preflight()
         finally:
             self.preflight_end()
+        self._admitted_at = time.monotonic()
         if refusal is not None:
             self.log.info("Preflight refused %s: %s", self._log_name, refusal.message)
             raise spawn_refusal(
@@ -571,7 +575,16 @@ class TWCCSpawner(GpuPreflight, ImagePlacement, ApiRetry, KubeSpawner):
         return problems
 
     def start(self) -> asyncio.Future[Any]:
-        """KubeSpawner's start, ended early by :meth:`_watch_start` if the pod cannot start."""
+        """KubeSpawner's start, ended early by :meth:`_watch_start` if the pod cannot start.
+
+        JupyterHub reads ``start_timeout`` once this returns: it is lengthened by the
+        queue's longest wait, and :meth:`_watch_start` gives the spawn the operator's
+        ``start_timeout`` from its admission on.
+        """
+        if self._operator_start_timeout is None:
+            self._operator_start_timeout = self.start_timeout
+        self.start_timeout = self.queue_start_timeout(self._operator_start_timeout)
+        self._admitted_at = None
         self._start_future = asyncio.ensure_future(
             metrics.observe_start(
                 self._start_or_fail_fast(), lambda: self.selection, time.monotonic
@@ -638,6 +651,9 @@ class TWCCSpawner(GpuPreflight, ImagePlacement, ApiRetry, KubeSpawner):
         unschedulable_since: float | None = None
         while True:
             await asyncio.sleep(self.watchdog_interval)
+            admitted, timeout = self._admitted_at, self._operator_start_timeout
+            if admitted is not None and timeout and time.monotonic() - admitted > timeout:
+                raise TimeoutError(f"the server did not start within {timeout:g} s")
             pod = self._reflected_pod()
             if pod is None:
                 continue

@@ -18,7 +18,7 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from twcc_spawner.simulated.local_hub import LocalHub
 
-from .conftest import v100_cluster
+from .conftest import HubApi, v100_cluster
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
@@ -149,7 +149,9 @@ def test_a_size_that_cannot_start_is_disabled_and_a_forged_pick_refused(
     page.goto(f"{hub.settings.url}/hub/spawn")
     eight = page.locator("#twcc-size-c\\.4xsuper")
     expect(eight).to_be_disabled()
-    expect(page.locator("#twcc-status-c\\.4xsuper")).to_have_text("none free now")
+    expect(page.locator("#twcc-status-c\\.4xsuper")).to_have_text(
+        "no node is large enough for this size"
+    )
     expect(page.locator("#twcc-size-c\\.2xsuper")).to_be_enabled()
     expect(page.locator(".twcc-form .alert")).to_contain_text("simulated Kubernetes cluster")
 
@@ -161,6 +163,59 @@ def test_a_size_that_cannot_start_is_disabled_and_a_forged_pick_refused(
     )
     page.locator("#spawn_form button[type=submit]").click()
     expect(page.locator(".spawn-error-msg")).to_contain_text(
-        "No node has 8 free GPUs now; the largest free block is 4 GPUs."
+        "No suitable node is large enough for size c.4xsuper"
     )
     assert k8s.created == []
+
+
+ONE_EIGHT_GPU_NODE = v100_cluster(nodes=1, gpus=8)
+
+
+@pytest.mark.parametrize("cluster", [ONE_EIGHT_GPU_NODE], indirect=True)
+def test_joining_the_queue_and_the_place_in_line_in_both_languages(
+    browser: Browser, hub: LocalHub, k8s, screenshots: Path
+) -> None:
+    api = HubApi(hub.settings.url, hub.settings.admin_token or "")
+    api.create_user("holder")
+    assert api.start("holder", release="21.11", gpus=8).status_code in (201, 202)
+    api.wait_ready("holder", timeout=90)
+
+    ann = log_in(browser, hub, "ann")
+    ann.goto(f"{hub.settings.url}/hub/spawn")
+    ann.select_option("#twcc-release", "21.11")
+    ann.locator("#twcc-size-c\\.4xsuper").check()
+    expect(ann.locator("#twcc-status-c\\.4xsuper")).to_have_text(
+        "No 8-GPU slot is free: you would be first in line"
+    )
+    submit = ann.locator("#spawn_form button[type=submit]")
+    expect(submit).to_have_text("Join the queue")
+    assert accessibility_violations(ann, "#spawn_form") == []
+    ann.screenshot(path=screenshots / "spawn-form-queue.png", full_page=True)
+    submit.click()
+    ann.wait_for_url("**/spawn-pending/**")
+    expect(ann.locator("#progress-message")).to_have_text(
+        "Waiting for a 8-GPU slot: number 1 in line"
+    )
+
+    mei = log_in(browser, hub, "mei", locale="zh-TW")
+    mei.goto(f"{hub.settings.url}/hub/spawn")
+    mei.select_option("#twcc-release", "21.11")
+    mei.locator("#twcc-size-c\\.4xsuper").check()
+    expect(mei.locator("#twcc-status-c\\.4xsuper")).to_have_text(
+        "目前沒有空閒的 8-GPU 位置：您前面有 1 人在等待"
+    )
+    expect(mei.locator("#spawn_form button[type=submit]")).to_have_text("加入排隊")
+    mei.locator("#spawn_form button[type=submit]").click()
+    mei.wait_for_url("**/spawn-pending/**")
+    expect(mei.locator("#progress-message")).to_have_text("正在等待 8-GPU 位置：排在第 2 位")
+    mei.screenshot(path=screenshots / "spawn-queue-zh-TW.png", full_page=True)
+
+    assert api.stop("holder").status_code in (202, 204)  # the head starts, the line moves up
+    ann.wait_for_url("**/user/ann/lab**", timeout=150_000)
+    expect(mei.locator("#progress-message")).to_have_text(
+        "正在等待 8-GPU 位置：排在第 1 位", timeout=30_000
+    )
+    assert [n for n in k8s.created if n.startswith("jupyter-")] == [
+        "jupyter-holder",
+        "jupyter-ann",
+    ]

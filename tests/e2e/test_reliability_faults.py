@@ -1,7 +1,7 @@
 """API faults, node loss and hub restarts on a real hub: retried or failed clearly, nothing leaked.
 
 The cluster is one node with 2 GPUs, so a leaked pod or GPU reservation shows
-at once: the next 2-GPU spawn would be refused by the capacity check.
+at once: the next 2-GPU spawn would wait in the queue for the capacity check.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from twcc_spawner.simulated.emulator.emulator import ThreadedEmulator
 from twcc_spawner.simulated.hub_settings import HubSettings
 from twcc_spawner.simulated.local_hub import LocalHub
 
-from .conftest import Cluster, HubApi, capacity_refusal, eventually, v100_cluster
+from .conftest import Cluster, HubApi, eventually, v100_cluster
 
 pytestmark = pytest.mark.e2e
 
@@ -130,9 +130,15 @@ def test_watch_drops_and_410_gone_relist_and_capacity_stays_right(
     spawn_full_node(api, k8s, "first")
     eventually(lambda: all(r.hits == r.times for r in watches), what="watch faults served")
 
-    # the caches saw the running pod through the faults: no room for another GPU
-    no_gpu = "No GPU is free now on the 1 suitable node. Please try again in a few minutes."
-    assert capacity_refusal(api.start("alice", "second", release="21.11", gpus=1)) == no_gpu
+    # the caches saw the running pod through the faults: no room for another GPU, so
+    # the next spawn waits in the queue (no pod) instead of starting
+    response = api.start("alice", "second", release="21.11", gpus=1)
+    assert response.status_code == 202, response.text
+    line = api.request("GET", "/twcc/queue").json()["waiting"]
+    assert [(r["server"], r["position"], r["reason"]) for r in line] == [("second", 1, "capacity")]
+    assert len(k8s.pods()) == 1  # the first server's
+    assert api.stop("alice", "second").status_code in (202, 204)
+    eventually(lambda: "second" not in api.servers("alice"), what="the wait stopped")
 
     stop_and_check_nothing_left(api, k8s, "first")
     # ... and saw it go: the whole node is free again

@@ -9,12 +9,15 @@ researcher and, when refusing, says what to do instead. The checks run in
 check                   status  refuses when
 ======================  ======  =====================================================
 ``access``              403     the release or size is not offered to the user
-``quota``               403     the user's GPUs (running + starting) would exceed
-                                their quota
+``quota``               403     the user's GPUs (running, starting and waiting in
+                                the queue) would exceed their quota
 ``driver``              409     no usable GPU node has a driver the release supports
 ``architecture``        409     no usable GPU node has a GPU the release supports
 ``capacity``            503     no usable GPU node has the size's free GPUs, CPU and
-                                memory now (in-flight spawns count)
+                                memory now (in-flight spawns count); the spawn may
+                                wait in the queue (``queueable``)
+``capacity``            409     no usable GPU node is large enough for the size, even
+                                empty: waiting would not help
 ======================  ======  =====================================================
 """
 
@@ -45,6 +48,10 @@ class Request:
     releases: tuple[Release, ...]
     sizes: tuple[Size, ...]
     quota: int | None = None
+    waiting: tuple[tuple[str, int], ...] = ()
+    """GPUs the user waits for in the queue, by server (counted against the quota)."""
+    excluded: frozenset[str] = frozenset()
+    """Nodes held for older queued spawns: the capacity check does not place on them."""
 
 
 @dataclass(frozen=True)
@@ -59,6 +66,8 @@ class Verdict:
     warn: bool = False
     terms: tuple[Term, ...] = ()
     node: str | None = None
+    queueable: bool = False
+    """A capacity refusal that freed GPUs would lift: the spawn may wait for them."""
 
 
 @dataclass(frozen=True)
@@ -117,6 +126,8 @@ def check_quota(cluster: Cluster, request: Request) -> Verdict:
     if cluster.pods_scope is None:
         return _skip("quota", "the hub cannot read pods")
     held = cluster.state.user_gpus(request.user, exclude=request.pod_key)
+    for server, gpus in request.waiting:
+        held[server] = held.get(server, 0) + gpus
     total, wanted, quota = sum(held.values()), request.wanted.gpus, request.quota
     if total + wanted <= quota:
         return Verdict("quota", True, f"GPU quota: {total + wanted} of your {quota} GPUs in use.")
@@ -236,7 +247,8 @@ def check_capacity(cluster: Cluster, request: Request) -> Verdict:
         return _skip("capacity", "the hub cannot read nodes and every namespace's pods")
     state, wanted, size = cluster.state, request.wanted, request.selection.size
     eligible = state.eligible(request.placement)
-    node, largest, short = state.best_fit(eligible, wanted)
+    usable = eligible - request.excluded if request.excluded else eligible
+    node, largest, short = state.best_fit(usable, wanted)
     if node is not None:
         return Verdict(
             "capacity",
@@ -250,6 +262,15 @@ def check_capacity(cluster: Cluster, request: Request) -> Verdict:
             f"suitable for {request.selection.release.title}. Please {RETRY}, or tell the "
             "hub's operators if this persists."
         )
+    elif not state.fits_ever(eligible, wanted):
+        biggest = max(state.nodes[n].allocatable.gpus for n in eligible)
+        message = (
+            f"No suitable node is large enough for size {size.name} ({gpu_label(size.gpus)}, "
+            f"{size.cpu:g} CPU cores, {size.memory} memory) even when empty; "
+            f"the largest has {gpu_label(biggest)}."
+        )
+        pick = _pick_gpus(s.gpus for s in request.sizes if s.gpus <= biggest)
+        return Verdict("capacity", False, message + (f" {pick}." if pick else ""), 409)
     elif short:
         message = (
             f"Nodes with {_free_gpus(size.gpus)} lack the {size.cpu:g} CPU cores or "
@@ -264,7 +285,7 @@ def check_capacity(cluster: Cluster, request: Request) -> Verdict:
         )
         pick = _pick_gpus(s.gpus for s in request.sizes if s.gpus <= largest)
         message += f" {pick} or {RETRY}." if pick else f" Please {RETRY}."
-    return Verdict("capacity", False, message, 503)
+    return Verdict("capacity", False, message, 503, queueable=bool(eligible))
 
 
 Check = Callable[[Cluster, Request], Verdict]

@@ -407,6 +407,20 @@ class ClusterState:
                 short = True
         return None, largest, short
 
+    def fits_ever(self, eligible: set[str], wanted: Usage) -> bool:
+        """Whether some node of ``eligible`` could take ``wanted`` once empty (O(eligible))."""
+        return any(self.nodes[n].allocatable.covers(wanted) for n in eligible if n in self.nodes)
+
+    def roomiest(self, eligible: set[str], held: frozenset[str]) -> str | None:
+        """The node of ``eligible``, not in ``held``, with the most free GPUs (None if none)."""
+        for gpus in sorted(self._by_free_gpus, reverse=True):
+            bucket = self._by_free_gpus[gpus]
+            few, many = (bucket, eligible) if len(bucket) <= len(eligible) else (eligible, bucket)
+            for node in sorted(few):
+                if node in many and node not in held:
+                    return node
+        return None
+
     def reserve(self, key: str, reservation: Reservation) -> None:
         """Count ``reservation`` against its node until the pod ``key`` is bound."""
         self.release(key)

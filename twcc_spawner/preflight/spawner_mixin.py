@@ -19,7 +19,9 @@ from traitlets.config import Configurable
 
 from ..catalog import Release, Size
 from ..podspec import resources
-from ..profiles import Availability, always_available
+from ..profiles import Availability, Queued, always_available
+from ..queue.model import Outcome, State, Waiter
+from ..queue.text import queue_text
 from ..selection import Selection
 from .checks import (
     Cluster,
@@ -175,6 +177,7 @@ class GpuPreflight(Configurable):
             releases=catalog.releases_for(groups),
             sizes=catalog.sizes_for(groups),
             quota=self.user_gpu_quota(),
+            waiting=self_.queue_waiting(self_.user.name, self.pod_key),
         )
 
     @property
@@ -209,17 +212,26 @@ class GpuPreflight(Configurable):
         return Cluster(watch.state, watch.nodes_known, watch.pods_scope)
 
     async def preflight(self) -> Verdict | None:
-        """Run the checks; reserve the GPUs, or return the failing check's verdict."""
+        """Run the checks; reserve the GPUs (after a wait in the queue if the cluster is
+        busy), or return the failing check's verdict."""
         if not self.preflight_enabled:
             return None
         cluster = await self.preflight_cluster()
         watch = self.cluster_watch()
         request = self.preflight_request()
         verdicts = run_checks(cluster, request)
-        for step, verdict in enumerate(verdicts):
-            self._note(verdict, step)
+        for verdict in verdicts:
             if verdict.warn:
                 watch.warn_once(verdict.message, verdict.message)
+        noted = 0
+        self_: Any = self
+        if self_.queue_should_wait(verdicts[-1]):
+            noted = len(verdicts) - 1
+            verdicts, refusal = await self._wait_in_queue(cluster, request, verdicts[:-1])
+            if refusal is not None:
+                return refusal
+        for step, verdict in enumerate(verdicts[noted:], noted):
+            self._note(verdict, step)
         last = verdicts[-1]
         if not last.ok:
             return last
@@ -227,11 +239,60 @@ class GpuPreflight(Configurable):
         self_: Any = self
         self_.choose_image_nodes(watch.state, request, self.preflight_terms)
         if last.node is not None:
-            watch.state.reserve(
-                self.pod_key,
-                Reservation(last.node, request.wanted, request.user, request.server),
-            )
+            self._reserve(cluster, request, last)
         return None
+
+    def _reserve(self, cluster: Cluster, request: Request, verdict: Verdict) -> None:
+        assert verdict.node is not None
+        cluster.state.reserve(
+            self.pod_key,
+            Reservation(verdict.node, request.wanted, request.user, request.server),
+        )
+
+    async def _wait_in_queue(
+        self, cluster: Cluster, request: Request, passed: list[Verdict]
+    ) -> tuple[list[Verdict], Verdict | None]:
+        """Wait in the queue; the checks that admitted the spawn, or the refusal that ended it."""
+        self_: Any = self
+        for step, verdict in enumerate(passed):
+            self._note(verdict, step)
+        step = len(passed)
+
+        def note(message: str) -> None:
+            self._note(Verdict("queue", True, message), step)
+
+        def attempt(held: frozenset[str]) -> tuple[Outcome, list[Verdict]]:
+            again = replace(self.preflight_request(request.selection), excluded=held)
+            verdicts = run_checks(cluster, again)
+            last = verdicts[-1]
+            if last.ok:
+                if last.node is not None:
+                    self._reserve(cluster, again, last)
+                return Outcome(State.ADMITTED), verdicts
+            if last.queueable:
+                placement = again.placement.narrowed(pod_terms(verdicts))
+                hold = cluster.state.roomiest(cluster.state.eligible(placement), held)
+                return Outcome(State.WAITING, hold), verdicts
+            return Outcome(State.REFUSED), verdicts
+
+        size = request.selection.size
+        now = self_.hub_queue().clock()
+        waiter = Waiter(
+            self.pod_key,
+            request.user,
+            request.server,
+            size.name,
+            size.gpus,
+            now,
+            now + self_.queue_max_wait_for(size.name),
+        )
+        verdicts, refusal = await self_.queue_wait(
+            self.pod_key, waiter, attempt, note, self_.locale
+        )
+        if refusal is not None:
+            self._note(refusal, step)
+            return [], refusal
+        return verdicts, None
 
     async def form_availability(self) -> Availability:
         """Why each (release, size) cannot start now, for the spawn form (nothing reserved).
@@ -273,7 +334,14 @@ class GpuPreflight(Configurable):
                 by_placement[placement_id, size.name] = check_capacity(cluster, narrowed)
             verdicts = [quota, *found, by_placement[placement_id, size.name]]
             verdict = next((v for v in verdicts if not v.ok), verdicts[-1])
-            return None if verdict.ok else FORM_REASONS.get(verdict.check, "unknown")
+            if verdict is verdicts[-1] and self_.queue_should_wait(verdict):
+                outlook = self_.queue_outlook(size.name, size.gpus)
+                return Queued(queue_text(self_.locale, "queue.form", size.gpus, outlook))
+            if verdict.ok:
+                return None
+            if verdict.check == "capacity" and not verdict.queueable:
+                return "too_large" if verdict.status_code == 409 else "none_free"
+            return FORM_REASONS.get(verdict.check, "unknown")
 
         return availability
 
@@ -288,6 +356,8 @@ class GpuPreflight(Configurable):
         watch = GpuPreflight._cluster_watch
         if watch is not None:
             watch.state.release(self.pod_key)
+        self_: Any = self
+        self_.gpu_queue_released()
 
     async def preflight_progress(self) -> AsyncIterator[dict[str, Any]]:
         """The checks' progress events, as they happen, until the checks end."""

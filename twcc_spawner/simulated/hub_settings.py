@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import HUB_TEMPLATES
+from ..queue.admin import ROUTE as QUEUE_ROUTE
 
 #: Shown at the top of every hub page.
 ANNOUNCEMENT = "Demo on a SIMULATED Kubernetes cluster: no real GPUs"
@@ -122,6 +123,8 @@ def hub_config(settings: HubSettings) -> dict[str, Any]:
         "template_vars": {"announcement": ANNOUNCEMENT},
         "template_paths": [HUB_TEMPLATES],
     }
+    if settings.spawner_class == "twcc":
+        hub["extra_handlers"] = [[QUEUE_ROUTE, "twcc_spawner.queue.admin.QueueAPIHandler"]]
     if settings.admin_token:
         hub["services"] = [{"name": ADMIN_SERVICE, "api_token": settings.admin_token}]
         hub["load_roles"] = [
