@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
 import jupyterhub
-from jupyterhub.spawner import SpawnException
 from jupyterhub.utils import url_path_join
 from kubernetes_asyncio.client import V1Pod
 from kubernetes_asyncio.client.rest import ApiException
@@ -35,6 +34,7 @@ from .podspec import GpuPodPolicy, apply_selection, require_node_terms
 from .preflight.spawner_mixin import GpuPreflight
 from .profiles import Availability, always_available, build_profile_list
 from .progress import container_running, merge, start_script_steps
+from .refusal import SpawnRefusal
 from .security import CONTAINER_SECURITY_CONTEXT, POD_SECURITY_CONTEXT, pod_security_problems
 from .selection import Selection, SelectionError, options_from_form, resolve
 from .storage import StoragePolicy, apply_storage
@@ -43,15 +43,9 @@ from .watchdog import container_failure, unschedulable_message
 T = TypeVar("T")
 
 
-def spawn_refusal(message: str, *, reason: str, status_code: int = 400) -> SpawnException:
-    """A :class:`SpawnException` whose message reaches the spawn page, not only the log.
-
-    JupyterHub 6.1 shows ``jupyterhub_message`` to users and does not set it
-    from :class:`SpawnException`'s own message, so set both.
-    """
-    error = SpawnException(message, reason=reason, status_code=status_code)
-    error.jupyterhub_message = message
-    return error
+def spawn_refusal(message: str, *, reason: str, status_code: int = 400) -> SpawnRefusal:
+    """A refusal whose message reaches the spawn page, not only the log (:mod:`.refusal`)."""
+    return SpawnRefusal(message, reason=reason, status_code=status_code)
 
 
 class TWCCSpawner(GpuPreflight, ApiRetry, KubeSpawner):
@@ -516,7 +510,7 @@ class TWCCSpawner(GpuPreflight, ApiRetry, KubeSpawner):
             pod = await asyncio.wait_for(
                 self._unless_pod_fails(self._until_pod_runs()), self.start_timeout
             )
-        except (TimeoutError, SpawnException) as e:
+        except (TimeoutError, SpawnRefusal) as e:
             self.log.warning("%s: the pod did not start: %s", self._log_name, e)
             pod = None
         if pod is None:
