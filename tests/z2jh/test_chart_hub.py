@@ -18,11 +18,10 @@ from __future__ import annotations
 
 import json
 import os
-import shlex
 import socket
 import subprocess
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -32,20 +31,13 @@ import requests
 from twcc_spawner.simulated.local_hub import ChildProcess, find_proxy, wait_for_http
 
 from . import chart
+from .hub_pod import hub_argv, in_namespace, z2jh_bin
 from .oidc import Provider, serving
 
 pytestmark = [pytest.mark.e2e, pytest.mark.z2jh_hub]
 
 MIRROR = "harbor.example.org/ngc/pytorch"
 PROFILES_MOUNT = "/usr/local/etc/twcc/profiles"
-
-
-def z2jh_bin() -> Path:
-    """The bin directory of the chart's hub packages (``make install`` builds it)."""
-    venv = Path(os.environ.get("TWCC_Z2JH_VENV", chart.ROOT / ".venv-z2jh"))
-    if not (venv / "bin" / "jupyterhub").exists():
-        pytest.fail(f"{venv} has no jupyterhub: `make install` builds it from the chart's pins")
-    return venv / "bin"
 
 
 def free(port: int) -> bool:
@@ -56,24 +48,6 @@ def free(port: int) -> bool:
         except OSError:
             return False
     return True
-
-
-def in_cluster(argv: Sequence[str], binds: Mapping[Path, str]) -> list[str]:
-    """``argv`` in a private mount namespace with ``binds`` (local path -> path) mounted."""
-    script = " && ".join(
-        f"mount --bind {shlex.quote(str(src))} {shlex.quote(dst)}" for src, dst in binds.items()
-    )
-    return [
-        "unshare",
-        "--mount",
-        "--propagation",
-        "private",
-        "sh",
-        "-c",
-        f'{script} && exec "$@"',
-        "sh",
-        *argv,
-    ]
 
 
 class Kubectl:
@@ -165,7 +139,7 @@ def test_the_charts_hub_logs_in_spawns_and_proxies_a_gpu_server(
     kubeconfig = tmp_path / "kubeconfig"
     emulator = ChildProcess(
         "emulator",
-        in_cluster(
+        in_namespace(
             [
                 str(bindir / "python"),
                 "-m",
@@ -203,7 +177,6 @@ def test_the_charts_hub_logs_in_spawns_and_proxies_a_gpu_server(
 
     # the hub pod's volumes, as the kubelet fills them
     etc = tmp_path / "usr-local-etc"
-    chart.stage_hub_etc(objects, etc / "jupyterhub")
     mounted = {m["mountPath"]: m for m in hub_container["volumeMounts"]}
     assert PROFILES_MOUNT in mounted, "the values mount the profiles ConfigMap"
     profiles = etc / PROFILES_MOUNT.removeprefix("/usr/local/etc/")
@@ -211,8 +184,6 @@ def test_the_charts_hub_logs_in_spawns_and_proxies_a_gpu_server(
     stored = kubectl.json("get", "configmap", "twcc-profiles", "-n", chart.NAMESPACE)
     for key, value in stored["data"].items():
         (profiles / key).write_text(value)
-    srv = tmp_path / "srv"
-    (srv / "jupyterhub").mkdir(parents=True)
 
     # configurable-http-proxy: the rendered proxy container's command and env
     proxy_env = {**services, **chart.container_environment(proxy, objects)}
@@ -222,7 +193,7 @@ def test_the_charts_hub_logs_in_spawns_and_proxies_a_gpu_server(
     assert proxy_argv[0] == "configurable-http-proxy"
     chp = ChildProcess(
         "proxy",
-        in_cluster([find_proxy(), *proxy_argv[1:]], dns),
+        in_namespace([find_proxy(), *proxy_argv[1:]], dns),
         {**os.environ, **proxy_env},
         tmp_path / "proxy.log",
     )
@@ -242,17 +213,7 @@ def test_the_charts_hub_logs_in_spawns_and_proxies_a_gpu_server(
     assert args[0] == "jupyterhub" and "--upgrade-db" in args
     hub = ChildProcess(
         "hub",
-        in_cluster(
-            [
-                "sh",
-                "-c",
-                'cd /srv/jupyterhub && exec "$@"',
-                "sh",
-                str(bindir / "jupyterhub"),
-                *args[1:],
-            ],
-            {**dns, etc: "/usr/local/etc", srv: "/srv"},
-        ),
+        hub_argv(objects, tmp_path, dns, *args[1:]),
         hub_env,
         tmp_path / "hub.log",
     )
