@@ -11,6 +11,9 @@ import yaml
 from kubernetes_validate.utils import latest_version
 from traitlets.config import Config, PyFileConfigLoader
 
+from twcc_spawner import HUB_TEMPLATES
+from twcc_spawner.hub_checks import UnsafeHubConfig
+
 ROOT = Path(__file__).resolve().parent.parent
 MANIFESTS = sorted((ROOT / "deploy/kubernetes").glob("*.yaml"))
 
@@ -142,3 +145,15 @@ def test_jupyterhub_config_for_a_cluster(monkeypatch, env: dict[str, str], culle
 def test_jupyterhub_config_loads_as_a_config_file() -> None:
     config = PyFileConfigLoader("jupyterhub_config.py", path=str(ROOT)).load_config()
     assert config.TWCCSpawner.gpu_node_selector == {"nvidia.com/gpu.present": "true"}
+
+
+def test_jupyterhub_config_refuses_the_dummy_authenticator(monkeypatch) -> None:
+    source = (ROOT / "jupyterhub_config.py").read_text()
+    source = source.replace(
+        "refuse_dummy_authenticator(c)",
+        'c.JupyterHub.authenticator_class = "dummy"\nrefuse_dummy_authenticator(c)',
+    )
+    with pytest.raises(UnsafeHubConfig, match="'dummy' \\(DummyAuthenticator\\)"):
+        run_config(source, "jupyterhub_config.py", {}, monkeypatch)
+    c = run_config((ROOT / "jupyterhub_config.py").read_text(), "x", {}, monkeypatch)
+    assert c.JupyterHub.template_paths == [HUB_TEMPLATES]
