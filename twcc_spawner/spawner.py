@@ -21,6 +21,7 @@ from kubernetes_asyncio.client import V1Pod
 from kubernetes_asyncio.client.rest import ApiException
 from kubespawner import KubeSpawner
 from tornado import web
+from traitlets import Any as AnyTrait
 from traitlets import Bool, Dict, Enum, Float, Integer, List, Unicode, default
 
 from . import metrics
@@ -275,6 +276,18 @@ class TWCCSpawner(GpuPreflight, ApiRetry, KubeSpawner):
     @default("pod_security_context")
     def _pod_security_context_default(self) -> dict[str, Any]:
         return dict(POD_SECURITY_CONTEXT)
+
+    user_options = AnyTrait(
+        help="""
+        The options of the start request, kept as JupyterHub got them. JupyterHub 5.x
+        assigns a REST body as it is, so a body that is not an object (``[1, 2]``)
+        reaches the selection and is refused with a 400, not a 500 from the trait.
+        """,
+    )
+
+    @default("user_options")
+    def _user_options_default(self) -> dict[str, Any]:
+        return {}
 
     _catalog_sources: ClassVar[dict[Path, CatalogSource]] = {}
 
