@@ -34,7 +34,7 @@ $(Z2JH_VENV)/.installed: $(ZBIN)/python $(Z2JH)/hub-requirements.txt setup.cfg p
 	grep -v '^psycopg2==' $(Z2JH)/hub-requirements.txt > $(Z2JH_VENV)/hub-pins.txt
 	$(ZBIN)/pip install --quiet -r $(Z2JH_VENV)/hub-pins.txt
 	$(ZBIN)/pip install --quiet --no-deps -e .
-	$(ZBIN)/pip install --quiet -c $(Z2JH_VENV)/hub-pins.txt -e '.[test]'
+	$(ZBIN)/pip install --quiet -c $(Z2JH_VENV)/hub-pins.txt -e '.[test,bench]'
 	$(ZBIN)/pip check
 	touch $@
 
