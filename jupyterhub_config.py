@@ -2,8 +2,8 @@
 
 The hub runs in the cluster: KubeSpawner uses the pod's service account
 (in-cluster config; outside a cluster it uses your kubeconfig) and starts user
-pods in the hub's namespace. The Role and ClusterRole it needs are in
-deploy/kubernetes/rbac.yaml. The demo on the emulated cluster is `make demo`,
+pods in the hub's namespace. With Zero-to-JupyterHub use deploy/helm/values.yaml
+instead of this file (docs/operators.md). The demo on the emulated cluster is `make demo`,
 which uses its own configuration, not this file.
 
 Settings that differ per cluster come from the environment, so the same file
@@ -19,11 +19,16 @@ TWCC_CULL_EVERY       how often to look for idle servers, in seconds
 
 import os
 
+from twcc_spawner import HUB_TEMPLATES
+from twcc_spawner.hub_checks import refuse_dummy_authenticator
 from twcc_spawner.tools.manifests import idle_culler_service
 
 c = get_config()  # noqa: F821 (provided by JupyterHub)
 
 c.JupyterHub.spawner_class = "twcc"
+
+# The home page shows each running server's selection ("PyTorch 21.11 / 2 GPUs").
+c.JupyterHub.template_paths = [HUB_TEMPLATES]
 
 # The hub's own address for the user pods and the proxy: in a cluster that is
 # the pod's IP, reachable from other pods.
@@ -58,3 +63,7 @@ if cull_timeout:
     )
     c.JupyterHub.services.append(service)
     c.JupyterHub.load_roles.append(role)
+
+# Configure an authenticator here (c.JupyterHub.authenticator_class); the hub
+# refuses to start with DummyAuthenticator.
+refuse_dummy_authenticator(c)

@@ -9,9 +9,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from jupyterhub.spawner import SpawnException
-
 from twcc_spawner.preflight.spawner_mixin import GpuPreflight
+from twcc_spawner.refusal import SpawnRefusal
 
 from .hub import SIZE_GPUS, VARIANTS, ApiServerProcess, Spawn, make_spawner
 from .stats import summary
@@ -104,7 +103,7 @@ async def burst(
     if variant == "twcc" and watch is not None:
         for reservation in watch.state.reservations.values():
             promised[reservation.node] += reservation.usage.gpus
-    refusals = [o for o in outcomes if isinstance(o, SpawnException)]
+    refusals = [o for o in outcomes if isinstance(o, SpawnRefusal)]
     messages = Counter(str(o.jupyterhub_message) for o in refusals)
     # "Could not create pod default/jupyter-x": grouped without the object's name
     errors = Counter(

@@ -7,10 +7,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from jupyterhub.spawner import SpawnException
 from kubespawner import KubeSpawner
 
 from twcc_spawner.catalog import Catalog, load_catalog
+from twcc_spawner.refusal import SpawnRefusal
 from twcc_spawner.selection import SelectionError, options_from_form, resolve
 
 
@@ -117,7 +117,7 @@ def test_form_fields_that_name_nothing_offered_are_refused(
 
 async def test_the_spawner_refuses_with_a_400_before_any_kubernetes_call(make_spawner) -> None:
     spawner = make_spawner(user_options={"profile": "pytorch-99-99"})
-    with pytest.raises(SpawnException) as info:
+    with pytest.raises(SpawnRefusal) as info:
         await spawner.load_user_options()
     assert info.value.status_code == 400
     assert "Profile 'pytorch-99-99' is not offered" in info.value.jupyterhub_message

@@ -11,7 +11,8 @@ import yaml
 from kubernetes_validate.utils import latest_version
 from traitlets.config import Config, PyFileConfigLoader
 
-from twcc_spawner.tools.manifests import idle_culler_service
+from twcc_spawner import HUB_TEMPLATES
+from twcc_spawner.hub_checks import UnsafeHubConfig
 
 ROOT = Path(__file__).resolve().parent.parent
 MANIFESTS = sorted((ROOT / "deploy/kubernetes").glob("*.yaml"))
@@ -63,25 +64,24 @@ def test_every_manifest_is_schema_valid() -> None:
                 kubernetes_validate.validate(document, latest_version(), strict=True)
 
 
-def test_rbac_grants_what_kubespawner_and_the_capacity_checks_use() -> None:
+def test_rbac_ships_only_what_the_chart_lacks() -> None:
     documents = {
         d["kind"]: d for d in yaml.safe_load_all((ROOT / "deploy/kubernetes/rbac.yaml").read_text())
     }
-    granted = {
-        (resource, verb)
-        for rule in documents["Role"]["rules"]
-        for resource in rule["resources"]
-        for verb in rule["verbs"]
-    }
-    for resource in ("pods", "persistentvolumeclaims", "services", "secrets"):
-        assert {(resource, v) for v in ("get", "list", "watch", "create", "delete")} <= granted
-    assert {("events", v) for v in ("get", "list", "watch")} <= granted
-    assert ("configmaps", "get") in granted
+    # the chart owns the ServiceAccount and the namespaced hub Role (tests/z2jh)
+    assert set(documents) == {"ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"}
     (rule,) = documents["ClusterRole"]["rules"]
     assert set(rule["resources"]) == {"nodes", "pods"}
     assert set(rule["verbs"]) == {"get", "list", "watch"}
-    subject = documents["ClusterRoleBinding"]["subjects"][0]
-    assert (subject["name"], subject["namespace"]) == ("hub", "jhub")
+    (rule,) = documents["Role"]["rules"]
+    assert (rule["resources"], rule["verbs"]) == (["pods/log"], ["get"])
+    for binding in (documents["ClusterRoleBinding"], documents["RoleBinding"]):
+        (subject,) = binding["subjects"]
+        assert (subject["kind"], subject["name"], subject["namespace"]) == (
+            "ServiceAccount",
+            "hub",
+            "jhub",
+        )
 
 
 def values() -> dict[str, Any]:
@@ -100,9 +100,8 @@ def test_helm_values_fit_the_chart() -> None:
     doc = values()
     assert set(doc) <= CHART_SECTIONS
     assert set(doc["hub"]) <= HUB_KEYS
-    assert doc["cull"] == {"enabled": False}  # the culler comes from twcc_spawner.tools.manifests
     mount = doc["hub"]["extraVolumeMounts"][0]
-    assert mount["mountPath"] == doc["hub"]["extraEnv"]["TWCC_PROFILES_DIR"]
+    assert mount["mountPath"] == doc["hub"]["config"]["TWCCSpawner"]["profiles_dir"]
     (volume,) = (v for v in doc["hub"]["extraVolumes"] if v["name"] == mount["name"])
     configmap = yaml.safe_load_all((ROOT / "deploy/kubernetes/profiles-configmap.yaml").read_text())
     assert volume["configMap"]["name"] == next(d for d in configmap if d)["metadata"]["name"]
@@ -126,21 +125,6 @@ def test_helm_values_fit_the_chart() -> None:
             latest_version(),
             strict=True,
         )
-
-
-def test_helm_extra_config_sets_the_spawner_and_the_culler(monkeypatch) -> None:
-    doc = values()
-    c = run_config(
-        doc["hub"]["extraConfig"]["twcc-spawner"],
-        "extraConfig",
-        doc["hub"]["extraEnv"],
-        monkeypatch,
-    )
-    assert c.JupyterHub.spawner_class == "twcc"
-    assert c.TWCCSpawner.profiles_dir == "/usr/local/etc/twcc/profiles"
-    service, role = idle_culler_service(timeout=3600, every=300)
-    assert c.JupyterHub.services.get_value([]) == [service]
-    assert c.JupyterHub.load_roles.get_value([]) == [role]
 
 
 def test_jupyterhub_config_takes_the_profiles_dir_from_the_environment(monkeypatch) -> None:
@@ -168,3 +152,15 @@ def test_jupyterhub_config_for_a_cluster(monkeypatch, env: dict[str, str], culle
 def test_jupyterhub_config_loads_as_a_config_file() -> None:
     config = PyFileConfigLoader("jupyterhub_config.py", path=str(ROOT)).load_config()
     assert config.TWCCSpawner.gpu_node_selector == {"nvidia.com/gpu.present": "true"}
+
+
+def test_jupyterhub_config_refuses_the_dummy_authenticator(monkeypatch) -> None:
+    source = (ROOT / "jupyterhub_config.py").read_text()
+    source = source.replace(
+        "refuse_dummy_authenticator(c)",
+        'c.JupyterHub.authenticator_class = "dummy"\nrefuse_dummy_authenticator(c)',
+    )
+    with pytest.raises(UnsafeHubConfig, match="'dummy' \\(DummyAuthenticator\\)"):
+        run_config(source, "jupyterhub_config.py", {}, monkeypatch)
+    c = run_config((ROOT / "jupyterhub_config.py").read_text(), "x", {}, monkeypatch)
+    assert c.JupyterHub.template_paths == [HUB_TEMPLATES]

@@ -6,11 +6,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from jupyterhub.spawner import SpawnException
 from prometheus_client import REGISTRY, generate_latest
 
 from twcc_spawner import metrics
 from twcc_spawner.catalog import load_catalog
+from twcc_spawner.refusal import SpawnRefusal
 from twcc_spawner.selection import resolve
 
 
@@ -21,7 +21,7 @@ def sample(name: str, **labels: str) -> float:
 async def test_a_refused_spawn_is_counted_by_reason(make_spawner) -> None:
     before = sample("twcc_spawn_refusals_total", reason="invalid_selection")
     spawner = make_spawner(user_options={"release": "21.11", "gpus": 3})
-    with pytest.raises(SpawnException):
+    with pytest.raises(SpawnRefusal):
         await spawner.start()
     assert sample("twcc_spawn_refusals_total", reason="invalid_selection") == before + 1
 

@@ -12,11 +12,11 @@ import pytest
 import yaml
 from conftest import make_user
 from jupyterhub.objects import Server
-from jupyterhub.spawner import SpawnException
 from kubernetes_asyncio.client import ApiClient
 from kubespawner import KubeSpawner
 
 from twcc_spawner import TWCCSpawner
+from twcc_spawner.refusal import SpawnRefusal
 from twcc_spawner.simulated.emulator import Emulator, FaultRule
 
 V100 = {"product": "Tesla-V100-SXM2-32GB", "family": "volta", "compute": "7.0"}
@@ -78,8 +78,8 @@ async def hub(profiles_dir: Path) -> AsyncIterator[Callable[..., Any]]:
     TWCCSpawner._catalog_sources.clear()
 
 
-async def refusal(spawner: TWCCSpawner) -> SpawnException:
-    with pytest.raises(SpawnException) as info:
+async def refusal(spawner: TWCCSpawner) -> SpawnRefusal:
+    with pytest.raises(SpawnRefusal) as info:
         await spawner.start()
     assert info.value.jupyterhub_message == info.value.log_message
     return info.value
@@ -188,7 +188,7 @@ async def test_simultaneous_spawns_never_overcommit_without_the_queue(hub) -> No
         *(s.load_user_options() for s in spawners), return_exceptions=True
     )
     admitted = [r for r in results if r is None]
-    refused = [r for r in results if isinstance(r, SpawnException)]
+    refused = [r for r in results if isinstance(r, SpawnRefusal)]
     assert (len(admitted), len(refused)) == (20, 30)
     assert {r.reason for r in refused} == {"capacity"}
     state = TWCCSpawner._cluster_watch.state

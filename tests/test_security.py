@@ -6,10 +6,10 @@ from typing import Any
 
 import kubernetes_validate
 import pytest
-from jupyterhub.spawner import SpawnException
 from kubernetes_asyncio.client import ApiClient
 from kubernetes_validate.utils import latest_version
 
+from twcc_spawner.refusal import SpawnRefusal
 from twcc_spawner.security import pod_security_problems
 
 
@@ -56,7 +56,7 @@ async def test_a_setting_that_reopens_a_hole_stops_the_spawn(
     make_spawner, config: dict[str, Any], problem: str
 ) -> None:
     spawner = make_spawner(user_options={"release": "22.02"}, **config)
-    with pytest.raises(SpawnException) as info:
+    with pytest.raises(SpawnRefusal) as info:
         await pod_of(spawner)
     assert info.value.status_code == 500
     assert problem in info.value.jupyterhub_message
@@ -109,7 +109,7 @@ async def test_a_trusted_container_runs_as_configured(make_spawner) -> None:
         "securityContext": {"privileged": True, "capabilities": {"add": ["NET_ADMIN"]}},
     }
     refused = make_spawner(user_options={"release": "22.02"}, init_containers=[privileged])
-    with pytest.raises(SpawnException, match="'block-cloud-metadata' is privileged"):
+    with pytest.raises(SpawnRefusal, match="'block-cloud-metadata' is privileged"):
         await pod_of(refused)
     trusted = make_spawner(
         user_options={"release": "22.02"},

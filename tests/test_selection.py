@@ -147,3 +147,12 @@ def test_images_outside_the_allowlist_are_refused(
     with pytest.raises(SelectionError) as info:
         resolve(catalog, {"release": "21.11", "image": image}, image_patterns=patterns)
     assert message in str(info.value)
+
+
+def test_a_jupyterhub_6_start_body_saved_whole_by_a_5x_hub_is_unwrapped(catalog: Catalog) -> None:
+    body = {"user_options": {"release": "21.11", "gpus": 2}, "display_name": "Training"}
+    assert resolve(catalog, body).label == resolve(catalog, body["user_options"]).label
+    with pytest.raises(SelectionError, match="Unknown option"):
+        resolve(catalog, {"user_options": {"user_options": {"release": "21.11"}}})
+    with pytest.raises(SelectionError, match="Unknown option"):
+        resolve(catalog, {"user_options": {"release": "21.11"}, "gpus": 2})

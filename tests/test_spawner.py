@@ -11,12 +11,12 @@ import kubernetes_validate
 import pytest
 import yaml
 from formparse import parse_form
-from jupyterhub.spawner import SpawnException
 from kubernetes_asyncio.client import ApiClient
 from kubernetes_validate.utils import latest_version
 
 from twcc_spawner import TWCCSpawner
 from twcc_spawner.catalog import load_catalog
+from twcc_spawner.refusal import SpawnRefusal
 
 K8S_VERSION = latest_version()
 
@@ -131,7 +131,7 @@ async def test_every_release_and_size_gives_a_schema_valid_pod(
 )
 async def test_refusal_is_a_400_with_a_message_for_the_spawn_page(make_spawner, options) -> None:
     spawner = make_spawner(user_options=options)
-    with pytest.raises(SpawnException) as info:
+    with pytest.raises(SpawnRefusal) as info:
         await spawner.load_user_options()
     assert info.value.status_code == 400
     assert info.value.jupyterhub_message == info.value.log_message
@@ -156,7 +156,7 @@ async def test_a_failed_spawn_leaves_nothing_for_the_next(make_spawner) -> None:
     }
     await spawn_pod(spawner)
     spawner.user_options = {"release": "21.11", "gpus": 1000}
-    with pytest.raises(SpawnException):
+    with pytest.raises(SpawnRefusal):
         await spawner.load_user_options()
     spawner.user_options = {"release": "20.11"}
     pod = await spawn_pod(spawner)
@@ -176,7 +176,7 @@ async def test_stale_saved_options_refuse_with_pick_again_and_the_form_still_ren
     document["releases"] = [r for r in document["releases"] if r["release"] != "20.02"]
     path.write_text(yaml.safe_dump(document, sort_keys=False))
 
-    with pytest.raises(SpawnException) as info:
+    with pytest.raises(SpawnRefusal) as info:
         await spawner.load_user_options()
     assert info.value.jupyterhub_message.startswith(
         "PyTorch release '20.02' is not offered; pick one of: 22.02"
@@ -200,7 +200,7 @@ async def test_an_allowed_image_is_offered_in_the_form_and_runs(make_spawner) ->
     image = "registry.twcc.ai/lab-a/torch:21.11-v2"
     closed = make_spawner()
     assert "twcc-image" not in parse_form(await closed.get_options_form()).by_id
-    with pytest.raises(SpawnException, match="Unknown option"):
+    with pytest.raises(SpawnRefusal, match="Unknown option"):
         await spawn_pod(make_spawner(user_options={"release": "21.11", "image": image}))
 
     spawner = make_spawner(allowed_images=["registry.twcc.ai/lab-a/*"])
@@ -242,7 +242,7 @@ async def test_group_restricted_release_is_neither_shown_nor_startable(
     outsider = make_spawner(user_options={"release": "21.11"})
     form = await outsider.get_options_form()
     assert "21.11" not in releases(form) and len(releases(form)) == 14
-    with pytest.raises(SpawnException, match="not offered"):
+    with pytest.raises(SpawnRefusal, match="not offered"):
         await outsider.load_user_options()
 
     member = make_spawner(groups=("ampere-pilot",), user_options={"release": "21.11"})

@@ -18,10 +18,11 @@ import time
 from typing import Any
 
 import aiohttp
-from jupyterhub.spawner import SpawnException
 from kubernetes_asyncio.client.rest import ApiException
 from traitlets import Float
 from traitlets.config import Configurable
+
+from .refusal import SpawnRefusal
 
 #: Answers after which the same request may succeed.
 TRANSIENT = frozenset({429, 500, 502, 503, 504})
@@ -36,16 +37,14 @@ def retry_after(error: ApiException) -> float:
         return 0.0
 
 
-def create_failure(kind: str, error: ApiException) -> SpawnException:
+def create_failure(kind: str, error: ApiException) -> SpawnRefusal:
     """The spawn's end when the API server refuses to create ``kind`` for good."""
     message = (
         f"The cluster refused to create your server's {kind} "
         f"({error.status} {error.reason}). Please try again; if it keeps failing, "
         "tell the hub's operators."
     )
-    failure = SpawnException(message, reason="api_refused", status_code=503)
-    failure.jupyterhub_message = message
-    return failure
+    return SpawnRefusal(message, reason="api_refused", status_code=503)
 
 
 class ApiRetry(Configurable):

@@ -28,10 +28,10 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any, Protocol, TypeVar
 
-from jupyterhub.spawner import SpawnException
 from prometheus_client import Counter, Gauge, Histogram
 
 from .podspec import LABEL_PREFIX
+from .refusal import SpawnRefusal
 from .selection import Selection
 
 T = TypeVar("T")
@@ -133,7 +133,7 @@ async def observe_start(
     began = clock()
     try:
         result = await start
-    except SpawnException as e:
+    except SpawnRefusal as e:
         spawn_refused(e.reason)
         raise
     chosen = selection()

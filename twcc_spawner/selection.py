@@ -185,6 +185,21 @@ def _pick_image(value: Any, patterns: Sequence[str]) -> str | None:
     return value
 
 
+#: The keys of JupyterHub 6's REST start body: ``{"user_options": {...}, "display_name": ...}``.
+REQUEST_BODY_KEYS = frozenset({"user_options", "display_name"})
+
+
+def unwrap_request_body(options: Any) -> Any:
+    """The options in a JupyterHub 6 style start body that a 5.x hub saved whole.
+
+    JupyterHub 5.x takes the entire REST body as ``user_options``; 6.x reads them
+    from its ``user_options`` key. Unwrapping once lets clients send 6's body to
+    either hub.
+    """
+    wrapped = isinstance(options, Mapping) and "user_options" in options
+    return options["user_options"] if wrapped and set(options) <= REQUEST_BODY_KEYS else options
+
+
 def resolve(
     catalog: Catalog,
     options: Any,
@@ -199,6 +214,7 @@ def resolve(
     Raises :class:`SelectionError` with a message for the user when the options
     are malformed, carry unknown keys, or name something not offered.
     """
+    options = unwrap_request_body(options)
     if options is None:
         options = {}
     if not isinstance(options, Mapping):

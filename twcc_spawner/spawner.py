@@ -17,12 +17,12 @@ from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
 import jupyterhub
-from jupyterhub.spawner import SpawnException
 from jupyterhub.utils import url_path_join
 from kubernetes_asyncio.client import V1Pod
 from kubernetes_asyncio.client.rest import ApiException
 from kubespawner import KubeSpawner
 from tornado import web
+from traitlets import Any as AnyTrait
 from traitlets import Bool, Dict, Enum, Float, Integer, List, Unicode, default
 from traitlets.config import LoggingConfigurable
 
@@ -46,6 +46,7 @@ from .profiles import (
 )
 from .progress import container_running, merge, start_script_steps
 from .queue.spawner_mixin import GpuQueueing
+from .refusal import SpawnRefusal
 from .security import (
     CONTAINER_SECURITY_CONTEXT,
     POD_SECURITY_CONTEXT,
@@ -62,15 +63,9 @@ from .watchdog import container_failure, unschedulable_message
 T = TypeVar("T")
 
 
-def spawn_refusal(message: str, *, reason: str, status_code: int = 400) -> SpawnException:
-    """A :class:`SpawnException` whose message reaches the spawn page, not only the log.
-
-    JupyterHub 6.1 shows ``jupyterhub_message`` to users and does not set it
-    from :class:`SpawnException`'s own message, so set both.
-    """
-    error = SpawnException(message, reason=reason, status_code=status_code)
-    error.jupyterhub_message = message
-    return error
+def spawn_refusal(message: str, *, reason: str, status_code: int = 400) -> SpawnRefusal:
+    """A refusal whose message reaches the spawn page, not only the log (:mod:`.refusal`)."""
+    return SpawnRefusal(message, reason=reason, status_code=status_code)
 
 
 class TWCCSpawner(GpuQueueing, GpuPreflight, ImagePlacement, ApiRetry, KubeSpawner):
@@ -318,6 +313,18 @@ class TWCCSpawner(GpuQueueing, GpuPreflight, ImagePlacement, ApiRetry, KubeSpawn
     @default("pod_security_context")
     def _pod_security_context_default(self) -> dict[str, Any]:
         return dict(POD_SECURITY_CONTEXT)
+
+    user_options = AnyTrait(
+        help="""
+        The options of the start request, kept as JupyterHub got them. JupyterHub 5.x
+        assigns a REST body as it is, so a body that is not an object (``[1, 2]``)
+        reaches the selection and is refused with a 400, not a 500 from the trait.
+        """,
+    )
+
+    @default("user_options")
+    def _user_options_default(self) -> dict[str, Any]:
+        return {}
 
     _catalog_sources: ClassVar[dict[Path, CatalogSource]] = {}
 
@@ -626,7 +633,7 @@ class TWCCSpawner(GpuQueueing, GpuPreflight, ImagePlacement, ApiRetry, KubeSpawn
             pod = await asyncio.wait_for(
                 self._unless_pod_fails(self._until_pod_runs()), self.start_timeout
             )
-        except (TimeoutError, SpawnException) as e:
+        except (TimeoutError, SpawnRefusal) as e:
             self.log.warning("%s: the pod did not start: %s", self._log_name, e)
             pod = None
         if pod is None:

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import yaml
 from traitlets import Enum, List, Unicode, default
 from traitlets.config import Application, Config
 
@@ -32,6 +33,7 @@ _COMMON_ALIASES = {
     "profiles-dir": "TWCCSpawner.profiles_dir",
     "registry": "TWCCSpawner.image_registry",
     "config": "ProfilesCommand.config_file",
+    "helm-values": "ProfilesCommand.helm_values",
 }
 
 
@@ -41,6 +43,17 @@ def spawner_setting(config: Config, name: str) -> Any:
     if name in section:
         return section[name]
     return TWCCSpawner.class_traits()[name].default()
+
+
+def helm_spawner_settings(files: list[str]) -> dict[str, Any]:
+    """``hub.config.TWCCSpawner`` of Helm values files merged in order (not ``profiles_dir``)."""
+    merged: dict[str, Any] = {}
+    for file in files:
+        values = yaml.safe_load(Path(file).read_text(encoding="utf-8")) or {}
+        section = values.get("hub", {}).get("config", {}).get("TWCCSpawner", {})
+        merged.update(section)  # Helm merges maps key by key; these settings are leaves
+    merged.pop("profiles_dir", None)
+    return merged
 
 
 class ProfilesCommand(Application):
@@ -59,12 +72,26 @@ class ProfilesCommand(Application):
         """,
     )
 
+    helm_values = List(
+        Unicode(),
+        config=True,
+        help="""
+        Helm values files of the Zero-to-JupyterHub install (e.g.
+        ``deploy/helm/values.yaml`` then the site's), merged in order as Helm does, to
+        read the hub's ``hub.config.TWCCSpawner`` settings from: the registry mirror,
+        the GPU node selector and tolerations. Its ``profiles_dir`` is the hub pod's
+        mount and is not used. Command-line options and ``--config`` win over it.
+        """,
+    )
+
     def initialize(self, argv: list[str] | None = None) -> None:
         super().initialize(argv)
+        cli_config = self.config
+        if self.helm_values:
+            self.update_config(Config({"TWCCSpawner": helm_spawner_settings(self.helm_values)}))
         if self.config_file:
-            cli_config = self.config
             self.load_config_file(self.config_file)
-            self.update_config(cli_config)
+        self.update_config(cli_config)
 
     @property
     def configured_profiles_dir(self) -> Path:
@@ -265,6 +292,7 @@ class TwccProfiles(Application):
     twcc-profiles add-release 22.03
     twcc-profiles configmap --namespace=jhub > deploy/kubernetes/profiles-configmap.yaml
     twcc-profiles prepuller --config=jupyterhub_config.py
+    twcc-profiles prepuller --helm-values=deploy/helm/values.yaml --helm-values=site.yaml
     """
     subcommands = {
         "validate": (ValidateCommand, "Check the profile files; exit 1 listing every problem."),
