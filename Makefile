@@ -55,8 +55,9 @@ lint: $(VENV)/.installed
 	$(BIN)/ruff check twcc_spawner tests docs bench jupyterhub_config.py
 	$(BIN)/ruff format --check twcc_spawner tests docs bench jupyterhub_config.py
 
-# The suite in both environments: the newest releases (.venv, with the browser
-# tests) and the chart's hub image packages (.venv-z2jh, with the chart's own hub).
+# The suite in both environments: the newest releases (.venv, with the browser tests
+# and the benchmark smoke run) and the chart's hub image packages (.venv-z2jh, with the
+# chart's own hub).
 test: install $(CHROMIUM) lint docs test-newest test-z2jh
 
 test-newest: install $(CHROMIUM)
@@ -65,7 +66,7 @@ test-newest: install $(CHROMIUM)
 
 test-z2jh: install
 	PATH="$(CURDIR)/node_modules/.bin:$(CURDIR)/$(ZBIN):$$PATH" $(ZBIN)/python -m pytest \
-		-m "not browser" $(PYTEST_ARGS)
+		-m "not browser and not bench" $(PYTEST_ARGS)
 
 screenshots: install $(CHROMIUM)
 	TWCC_SCREENSHOTS=$(CURDIR)/docs/images PATH="$(CURDIR)/node_modules/.bin:$(CURDIR)/$(BIN):$$PATH" \
