@@ -39,7 +39,8 @@ class _HttpSpawnError(web.HTTPError):
         self.message_html = message_html
 
     def __str__(self) -> str:
-        return self.log_message
+        # as JupyterHub 6's SpawnException prints itself (logs read the same on 5 and 6)
+        return f"{self.status_code} {type(self).__name__}(reason={self.reason}): {self.log_message}"
 
 
 _Base: type[web.HTTPError] = getattr(_jupyterhub_spawner, "SpawnException", _HttpSpawnError)

@@ -277,6 +277,10 @@ def logged_tracebacks(log: str) -> list[str]:
     return found
 
 
+#: JupyterHub logs a spawn it refused with the person's 4xx as a traceback: expected.
+REFUSALS = (r"^twcc_spawner\.refusal\.SpawnRefusal: 4\d\d ",)
+
+
 def unexpected_tracebacks(log: str, allowed: tuple[str, ...]) -> list[str]:
     """Tracebacks in ``log`` whose exception line matches none of the ``allowed`` regexes."""
     return [t for t in logged_tracebacks(log) if not any(re.search(a, t) for a in allowed)]
@@ -291,7 +295,7 @@ def hub(hub_settings: HubSettings, request: pytest.FixtureRequest) -> Iterator[L
     purpose names their exception lines with ``@pytest.mark.hub_tracebacks(regex, ...)``.
     """
     local = LocalHub(hub_settings, log_dir=hub_settings.state_dir)
-    allowed = tuple(
+    allowed = REFUSALS + tuple(
         pattern for mark in request.node.iter_markers("hub_tracebacks") for pattern in mark.args
     )
     exit_code: int | None = None
