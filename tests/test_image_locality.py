@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import jupyterhub
 import pytest
 from kubernetes_asyncio.client import ApiClient, CoreV1Api
 from test_preflight_spawner import cluster, eventually, hub  # noqa: F401 (fixture)
@@ -193,3 +195,23 @@ async def test_the_form_says_where_the_image_is_ready_or_what_a_cold_start_downl
     assert "ready on 1 of 3 fitting nodes" in html
     # 21.08's image is on no node: its catalog size at the configured rate.
     assert "the first start downloads ~6.4 GB (≈ 64 s)" in html
+
+
+async def test_the_progress_page_shows_a_running_pull(hub) -> None:  # noqa: F811
+    description = cluster(nodes=1, gpus=8)
+    # the server-env image is on the node; 21.11's pulls at 1 MB/s, so it stays running
+    description["defaults"]["image_pull_rate"] = 1e6
+    description["defaults"]["images"] = [f"twcc-spawner/server-env:{jupyterhub.__version__}"]
+    make = await hub(description)
+    spawner = make(release="21.11", gpus=2, config={"image_pull_rate": 1e6})
+    started = spawner.start()
+    try:
+        async with asyncio.timeout(60):
+            event = await anext(aiter(spawner.pull_progress()))
+    finally:
+        started.cancel()
+        await spawner.stop(now=True)
+    message = event["message"]
+    assert message.startswith(f"Downloading {IMAGE}: "), message
+    # the catalog's 6.4 GB at the configured 1 MB/s
+    assert message.endswith(" so far, about 107 min in all for ~6.4 GB"), message

@@ -119,21 +119,19 @@ class ImagePlacement(Configurable):
     async def pull_progress(self) -> AsyncIterator[dict[str, Any]]:
         """While the kubelet pulls the server's image: its size, elapsed and expected time."""
         self_: Any = self
-        selection = self_.selection
-        if selection is None:
-            return
-        ref = selection.image_ref(self_.image_registry)
-        size = None if selection.image else selection.release.image_size
         while self_._start_future is not None and not self_._start_future.done():
-            pull = running_pull(
-                self_.events, ref, size, self.cluster_pull_rate(), datetime.now(UTC)
-            )
-            if pull is not None:
-                message = f"Downloading {ref}: {_duration(pull.elapsed, 'en')} so far"
-                if pull.expected is not None and size is not None:
-                    message += (
-                        f", about {_duration(pull.expected, 'en')} in all for "
-                        f"~{_gigabytes(size)} GB"
-                    )
-                yield {"progress": 40, "message": message}
+            selection = self_.selection  # None until the spawn's options are resolved
+            if selection is not None:
+                ref = selection.image_ref(self_.image_registry)
+                size = None if selection.image else selection.release.image_size
+                rate = self.cluster_pull_rate()
+                pull = running_pull(self_.events, ref, size, rate, datetime.now(UTC))
+                if pull is not None:
+                    message = f"Downloading {ref}: {_duration(pull.elapsed, 'en')} so far"
+                    if pull.expected is not None and size is not None:
+                        message += (
+                            f", about {_duration(pull.expected, 'en')} in all for "
+                            f"~{_gigabytes(size)} GB"
+                        )
+                    yield {"progress": 40, "message": message}
             await asyncio.sleep(PULL_PROGRESS_SECONDS)
