@@ -67,7 +67,10 @@ def comparable(pod: dict[str, Any]) -> dict[str, Any]:
             for e in notebook.get("env", [])
             if e["name"].startswith("TWCC")
         ),
-        "affinity": spec.get("affinity"),
+        # the image-locality preference follows where images are now, not the settings
+        "required_affinity": (spec.get("affinity") or {})
+        .get("nodeAffinity", {})
+        .get("requiredDuringSchedulingIgnoredDuringExecution"),
         "nodeSelector": spec.get("nodeSelector"),
         "tolerations": spec.get("tolerations"),
         "shm": [v for v in spec["volumes"] if v["name"] == "twcc-dshm"],
