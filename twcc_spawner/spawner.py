@@ -489,6 +489,11 @@ class TWCCSpawner(GpuQueueing, GpuPreflight, ImagePlacement, ApiRetry, KubeSpawn
     def _options_from_form_default(self) -> Any:
         return options_from_form
 
+    def options_from_query(self, query_data: dict[str, list[str]]) -> dict[str, Any]:
+        """``/hub/spawn?opt-release=...``: JupyterHub 6 strips the ``opt-`` prefix, 5.x
+        passes the keys as they are; both reach the same selection."""
+        return self.options_from_form({k.removeprefix("opt-"): v for k, v in query_data.items()})
+
     # --- the spawn ---------------------------------------------------------
 
     async def load_user_options(self) -> None:
