@@ -99,7 +99,7 @@ def test_operator_text_is_escaped(catalog: Catalog, profiles_dir: Path) -> None:
     assert "; <script>alert(1)</script> ·" in old.text  # shown as text ...
     scripts = [e for e in form.elements if e.tag == "script"]
     assert all("alert(1)" not in e.text for e in scripts)  # ... never run
-    assert [e.attrs.get("type") for e in scripts] == ["application/json"] * 2 + [None]
+    assert [e.attrs.get("type") for e in scripts] == ["application/json"] * 3 + [None]
 
 
 @pytest.mark.parametrize(

@@ -226,7 +226,10 @@ async def test_form_lists_releases_and_preselects_the_last_choice(make_spawner) 
     form = await spawner.get_options_form()
     assert len(releases(form)) == 15
     (option,) = [o for o in parse_form(form).options("twcc-release") if o.attrs["value"] == "21.11"]
-    assert option.text == "PyTorch 21.11 · PyTorch 1.11.0a0+b6df043 · CUDA 11.5.0 · Python 3.8"
+    assert option.text == (
+        "PyTorch 21.11 · PyTorch 1.11.0a0+b6df043 · CUDA 11.5.0 · Python 3.8"
+        " · (some versions unverified)"
+    )
     assert selected_release(form) == ["21.11"]
     assert checked_size(form) == ["c.xsuper"]
 

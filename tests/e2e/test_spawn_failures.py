@@ -21,7 +21,7 @@ from twcc_spawner.simulated.emulator.emulator import ThreadedEmulator
 from twcc_spawner.simulated.emulator.events import record_event
 from twcc_spawner.simulated.emulator.store import Change
 
-from .conftest import GPU, Cluster, HubApi, capacity_refusal, eventually, v100_cluster
+from .conftest import GPU, Cluster, HubApi, eventually, v100_cluster
 
 pytestmark = pytest.mark.e2e
 
@@ -63,10 +63,13 @@ def failed_spawn(api: HubApi, k8s: Cluster, **options: Any) -> str:
 @pytest.mark.parametrize("cluster", [v100_cluster(gpus=1)], indirect=True)
 def test_a_refusal_makes_no_kubernetes_write(api: HubApi, k8s: Cluster) -> None:
     before = k8s.writes()  # the hub's start-up (none today)
-    message = capacity_refusal(api.start("alice", release="21.11", gpus=2))
+    response = api.start("alice", release="21.11", gpus=2)
+    # no node could ever take 2 GPUs: refused for good, not queued
+    assert response.status_code == 409, response.text
+    message = response.json()["message"]
     assert message == (
-        "No node has 2 free GPUs now; the largest free block is 1 GPU. "
-        "Pick 1 GPU or try again in a few minutes."
+        "No suitable node is large enough for size c.xsuper (2 GPUs, 8 CPU cores, 180G "
+        "memory) even when empty; the largest has 1 GPU. Pick 1 GPU."
     )
     events = progress_events(api)
     assert events[-1]["failed"] and message in events[-1]["message"]

@@ -67,6 +67,8 @@ def show_config(tmp_path: Path, *overlays: dict[str, Any]) -> subprocess.Complet
         "HOME": str(tmp_path),
     }
     argv = hub_argv(objects, tmp_path, {}, "--config", f"{chart.HUB_ETC}/jupyterhub_config.py")
+    # the profiles ConfigMap where the values mount it, as in the hub pod
+    shutil.copytree(chart.ROOT / "profiles", tmp_path / "usr-local-etc" / "twcc" / "profiles")
     return subprocess.run(
         [*argv, "--show-config-json"], env=env, capture_output=True, text=True, timeout=120
     )
