@@ -30,7 +30,11 @@ from twcc_spawner.simulated.local_hub import LocalHub
 
 from .conftest import Cluster, HubApi, eventually, v100_cluster
 
-pytestmark = pytest.mark.e2e
+pytestmark = [
+    pytest.mark.e2e,
+    # JupyterHub 5.x logs the spawn its stop cut short as a CancelledError traceback
+    pytest.mark.hub_tracebacks(r"^asyncio\.exceptions\.CancelledError$"),
+]
 
 TWO_GPU_NODE = v100_cluster(gpus=2)
 FULL_NODE = {"release": "21.11", "gpus": 2}
