@@ -27,7 +27,10 @@ from typing import Any
 
 import pytest
 import requests
+import yaml
 
+from twcc_spawner.catalog import load_catalog
+from twcc_spawner.simulated.emulator.cluster import DEFAULT_CLUSTER
 from twcc_spawner.simulated.local_hub import ChildProcess, find_proxy, wait_for_http
 
 from . import chart
@@ -137,6 +140,12 @@ def test_the_charts_hub_logs_in_spawns_and_proxies_a_gpu_server(
     dns = {hosts: "/etc/hosts"}
 
     kubeconfig = tmp_path / "kubeconfig"
+    # the simulated registry serves the values' mirror of 21.11 too (the catalog's size)
+    cluster = yaml.safe_load(DEFAULT_CLUSTER.read_text())
+    size = load_catalog(chart.ROOT / "profiles").release("21.11").image_size or 1
+    cluster["registry"] = {**cluster.get("registry", {}), f"{MIRROR}:21.11-py3": size}
+    cluster_file = tmp_path / "cluster.yaml"
+    cluster_file.write_text(yaml.safe_dump(cluster))
     emulator = ChildProcess(
         "emulator",
         in_namespace(
@@ -144,6 +153,8 @@ def test_the_charts_hub_logs_in_spawns_and_proxies_a_gpu_server(
                 str(bindir / "python"),
                 "-m",
                 "twcc_spawner.simulated.emulator",
+                "--cluster",
+                str(cluster_file),
                 "--kubeconfig",
                 str(kubeconfig),
                 "--workdir",
