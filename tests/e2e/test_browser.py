@@ -18,7 +18,7 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from twcc_spawner.simulated.local_hub import LocalHub
 
-from .conftest import HubApi, v100_cluster
+from .conftest import HubApi, eventually, v100_cluster
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
@@ -219,3 +219,9 @@ def test_joining_the_queue_and_the_place_in_line_in_both_languages(
         "jupyter-holder",
         "jupyter-ann",
     ]
+    # Mei leaves the line; her page then offers a new start and no pod of hers is left.
+    # (A spawn still watched when the hub shuts down ends in JupyterHub's own aclose() error.)
+    assert api.stop("mei").status_code in (202, 204)
+    expect(mei.locator("body")).to_contain_text("Your server is not running", timeout=30_000)
+    eventually(lambda: "" not in api.servers("mei"), 30, "mei's queued spawn ended")
+    assert "jupyter-mei" not in k8s.created
