@@ -13,7 +13,7 @@ from kubernetes_asyncio.client import CoreV1Api
 from twcc_spawner.simulated.emulator import Emulator
 from twcc_spawner.simulated.emulator.events import expire_events
 
-from .conftest import pod_manifest
+from .conftest import eventually, pod_manifest
 
 PROBE_SCRIPT = """
 import json, os, subprocess
@@ -139,7 +139,7 @@ async def test_sigkill_after_grace_and_shutdown_kills_children() -> None:
             int(_pod(emu, n)["status"]["containerStatuses"][0]["containerID"].split("/")[2])
             for n in ("a", "b")
         ]
-        await emu.store.wait_for(lambda: "up" in (emu.kubelet.pod_logs(_pod(emu, "a"), {}) or ""))
+        await eventually(lambda: "up" in (emu.kubelet.pod_logs(_pod(emu, "a"), {}) or ""))
         assert (await core.read_namespaced_pod_log("a", "default")) == "up\n"
         await core.delete_namespaced_pod("a", "default", grace_period_seconds=1)
         await emu.store.wait_for(lambda: not _pod(emu, "a"))

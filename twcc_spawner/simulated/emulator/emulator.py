@@ -15,11 +15,14 @@ from typing import Any, Self, TypeVar
 import yaml
 from aiohttp import web
 
+from .auth import ADMIN_TOKEN, Authenticator, service_account_user
 from .cluster import load_cluster, node_objects
+from .deletion import NamespaceController
 from .events import expire_events_forever
 from .faults import Faults
 from .images import SimulatedImages
 from .kubelet import Kubelet
+from .rbac import bootstrap_policy
 from .scheduler import Scheduler
 from .server import ApiServer
 from .store import Store
@@ -63,6 +66,7 @@ class Emulator:
         self.images = images
         self.event_ttl = event_ttl
         self.faults = Faults()
+        self.authenticator = Authenticator()
         self.store: Store
         self.kubelet: Kubelet
         self.server: ApiServer  # its ``requests`` log the calls clients made
@@ -91,13 +95,18 @@ class Emulator:
             )
         for node in node_objects(self.cluster):
             self.store.create("nodes", node)
+        for key, obj in bootstrap_policy():
+            self.store.create(key, obj)
+        for name in NAMESPACES:
+            self.store.create("serviceaccounts", _service_account(name, "default"))
         self.kubelet = Kubelet(self.store, self.workdir, self.images)
         self._tasks = [
             asyncio.create_task(Scheduler(self.store).run()),
             asyncio.create_task(self.kubelet.run()),
             asyncio.create_task(expire_events_forever(self.store, self.event_ttl)),
+            asyncio.create_task(NamespaceController(self.store).run()),
         ]
-        self.server = ApiServer(self.store, self.faults, self.kubelet.pod_logs)
+        self.server = ApiServer(self.store, self.faults, self.kubelet.pod_logs, self.authenticator)
         self._runner = web.AppRunner(
             self.server.app(), handle_signals=False, access_log=None, shutdown_timeout=0.1
         )
@@ -128,22 +137,37 @@ class Emulator:
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
 
-    def kubeconfig(self) -> dict[str, Any]:
-        """A kubeconfig for this emulator (context, cluster and user ``twcc-emulator``)."""
+    def service_account_token(self, namespace: str, name: str) -> str:
+        """A bearer token for ServiceAccount ``namespace/name`` (created if missing).
+
+        Requests with it are authorized by the stored RBAC objects only.
+        """
+        account = self.store.find("serviceaccounts", namespace, name)
+        if account is None:
+            account = self.store.create("serviceaccounts", _service_account(namespace, name))
+        user = service_account_user(namespace, name, account["metadata"]["uid"])
+        return self.authenticator.issue(user)
+
+    def kubeconfig(self, token: str = ADMIN_TOKEN) -> dict[str, Any]:
+        """A kubeconfig for this emulator (context, cluster and user ``twcc-emulator``).
+
+        The default token is the all-powerful admin's; pass one from
+        :meth:`service_account_token` to act as a ServiceAccount.
+        """
         return {
             "apiVersion": "v1",
             "kind": "Config",
             "clusters": [{"name": CONTEXT, "cluster": {"server": self.url}}],
-            "users": [{"name": CONTEXT, "user": {"token": "twcc-emulator-token"}}],
+            "users": [{"name": CONTEXT, "user": {"token": token}}],
             "contexts": [{"name": CONTEXT, "context": {"cluster": CONTEXT, "user": CONTEXT}}],
             "current-context": CONTEXT,
         }
 
-    def write_kubeconfig(self, path: str | Path) -> Path:
+    def write_kubeconfig(self, path: str | Path, token: str = ADMIN_TOKEN) -> Path:
         """Write :meth:`kubeconfig` as YAML to ``path`` and return the path."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(yaml.safe_dump(self.kubeconfig(), sort_keys=False))
+        path.write_text(yaml.safe_dump(self.kubeconfig(token), sort_keys=False))
         return path
 
     @classmethod
@@ -156,6 +180,14 @@ class Emulator:
             yield threaded
         finally:
             threaded.stop()
+
+
+def _service_account(namespace: str, name: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "ServiceAccount",
+        "metadata": {"name": name, "namespace": namespace},
+    }
 
 
 class ThreadedEmulator:
@@ -173,9 +205,9 @@ class ThreadedEmulator:
         """The API server URL."""
         return self.emulator.url
 
-    def write_kubeconfig(self, path: str | Path) -> Path:
+    def write_kubeconfig(self, path: str | Path, token: str = ADMIN_TOKEN) -> Path:
         """See :meth:`Emulator.write_kubeconfig`."""
-        return self.emulator.write_kubeconfig(path)
+        return self.emulator.write_kubeconfig(path, token)
 
     def call(self, coro: Coroutine[Any, Any, T], timeout: float = 30) -> T:
         """Run ``coro`` on the emulator's loop (e.g. to touch ``emulator.store``)."""

@@ -1,38 +1,13 @@
-"""The core/v1 resources served, and the defaults the API server fills in on create."""
+"""The defaults the API server fills in on create, by kind."""
 
 from __future__ import annotations
 
 import base64
 import itertools
 import uuid
-from dataclasses import dataclass
 
+from .kinds import Kind
 from .store import Obj
-
-
-@dataclass(frozen=True)
-class Resource:
-    """A served resource type."""
-
-    plural: str
-    kind: str
-    namespaced: bool
-    verbs: tuple[str, ...] = ("create", "delete", "get", "list", "patch", "update", "watch")
-
-
-RESOURCES: dict[str, Resource] = {
-    r.plural: r
-    for r in (
-        Resource("pods", "Pod", True),
-        Resource("events", "Event", True),
-        Resource("nodes", "Node", False),
-        Resource("persistentvolumeclaims", "PersistentVolumeClaim", True),
-        Resource("services", "Service", True),
-        Resource("secrets", "Secret", True),
-        Resource("configmaps", "ConfigMap", True),
-        Resource("namespaces", "Namespace", False),
-    )
-}
 
 _cluster_ips = itertools.count(1)
 
@@ -131,16 +106,16 @@ _DEFAULTS = {
 }
 
 
-def prepare_new(resource: Resource, obj: Obj, namespace: str) -> Obj:
+def prepare_new(kind: Kind, obj: Obj, namespace: str) -> Obj:
     """Fill in metadata and per-kind defaults of an object about to be created."""
     meta = obj.setdefault("metadata", {})
-    if resource.namespaced:
+    if kind.namespaced:
         meta["namespace"] = namespace
     else:
         meta.pop("namespace", None)
     meta.setdefault("uid", str(uuid.uuid4()))
     for field in ("resourceVersion", "deletionTimestamp", "creationTimestamp"):
         meta.pop(field, None)
-    if default := _DEFAULTS.get(resource.plural):
+    if default := _DEFAULTS.get(kind.key):
         default(obj)
     return obj
