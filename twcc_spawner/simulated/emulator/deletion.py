@@ -30,9 +30,10 @@ def start_graceful_deletion(store: Store, pod: Obj, grace: Any) -> Obj:
 
 
 def delete_object(store: Store, key: str, obj: Obj, grace: Any = None) -> Obj:
-    """Delete one object: at once, gracefully (bound pods) or via Terminating (namespaces)."""
+    """Delete one object: at once, gracefully (bound pods, unless ``grace`` is 0: a forced
+    deletion) or via Terminating (namespaces)."""
     meta = obj["metadata"]
-    if key == "pods" and obj["spec"].get("nodeName"):
+    if key == "pods" and obj["spec"].get("nodeName") and str(grace) != "0":
         return start_graceful_deletion(store, obj, grace)
     if key == "namespaces":
         return terminate_namespace(store, obj)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import logging
 import shutil
+import ssl
 import tempfile
 import threading
 from collections.abc import Coroutine, Iterator, Mapping
@@ -26,6 +28,7 @@ from .rbac import bootstrap_policy
 from .scheduler import Scheduler
 from .server import ApiServer
 from .store import Store
+from .tls import self_signed
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +47,9 @@ class Emulator:
     is created (and removed on stop) when it is None. ``images`` maps image references
     to local roots (:mod:`.images`); None gives the TWCC stand-ins (:mod:`.twcc_images`).
     Events are deleted ``event_ttl`` seconds after they are recorded (kube-apiserver's
-    ``--event-ttl``, one hour by default).
+    ``--event-ttl``, one hour by default). With ``tls`` it serves HTTPS with a throwaway
+    self-signed certificate (kubectl sends bearer tokens over TLS only, so ServiceAccount
+    kubeconfigs need it); its kubeconfigs carry the certificate.
     """
 
     def __init__(
@@ -56,6 +61,7 @@ class Emulator:
         history_size: int = 1000,
         images: SimulatedImages | None = None,
         event_ttl: float = 3600.0,
+        tls: bool = False,
     ) -> None:
         self.cluster = load_cluster(cluster)
         self.host = host
@@ -65,6 +71,9 @@ class Emulator:
         self.history_size = history_size
         self.images = images
         self.event_ttl = event_ttl
+        self.tls = tls
+        self._ssl: ssl.SSLContext | None = None
+        self._ca_pem = b""
         self.faults = Faults()
         self.authenticator = Authenticator()
         self.store: Store
@@ -76,7 +85,7 @@ class Emulator:
     @property
     def url(self) -> str:
         """The API server URL, e.g. ``http://127.0.0.1:41234``."""
-        return f"http://{self.host}:{self.port}"
+        return f"{'https' if self.tls else 'http'}://{self.host}:{self.port}"
 
     async def start(self) -> None:
         """Create the cluster objects and start serving."""
@@ -111,7 +120,9 @@ class Emulator:
             self.server.app(), handle_signals=False, access_log=None, shutdown_timeout=0.1
         )
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port)
+        if self.tls:
+            self._ssl, self._ca_pem = self_signed(self.workdir / "tls", self.host)
+        site = web.TCPSite(self._runner, self.host, self.port, ssl_context=self._ssl)
         await site.start()
         self.port = self._runner.addresses[0][1]
         log.warning("%s; serving at %s", BANNER, self.url)
@@ -157,11 +168,17 @@ class Emulator:
         return {
             "apiVersion": "v1",
             "kind": "Config",
-            "clusters": [{"name": CONTEXT, "cluster": {"server": self.url}}],
+            "clusters": [{"name": CONTEXT, "cluster": self._cluster_entry()}],
             "users": [{"name": CONTEXT, "user": {"token": token}}],
             "contexts": [{"name": CONTEXT, "context": {"cluster": CONTEXT, "user": CONTEXT}}],
             "current-context": CONTEXT,
         }
+
+    def _cluster_entry(self) -> dict[str, str]:
+        entry = {"server": self.url}
+        if self.tls:
+            entry["certificate-authority-data"] = base64.b64encode(self._ca_pem).decode()
+        return entry
 
     def write_kubeconfig(self, path: str | Path, token: str = ADMIN_TOKEN) -> Path:
         """Write :meth:`kubeconfig` as YAML to ``path`` and return the path."""

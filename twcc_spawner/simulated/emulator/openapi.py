@@ -78,6 +78,12 @@ def _group_version_paths() -> list[str]:
 
 
 _WRITE_PARAMETERS = ("dryRun", "fieldManager", "fieldValidation")
+_PATCH_TYPES = (
+    "application/apply-patch+yaml",
+    "application/json-patch+json",
+    "application/merge-patch+json",
+    "application/strategic-merge-patch+json",
+)
 
 
 def _operation(kind: Kind, action: str, name: str, writes: bool) -> dict[str, Any]:
@@ -89,7 +95,15 @@ def _operation(kind: Kind, action: str, name: str, writes: bool) -> dict[str, An
         for p in (_WRITE_PARAMETERS if writes else ())
     ]
     reference = {"$ref": f"#/components/schemas/{definition}"}
-    return {
+    operation: dict[str, Any] = {}
+    if action == "patch":
+        patch = {
+            "schema": {"$ref": "#/components/schemas/io.k8s.apimachinery.pkg.apis.meta.v1.Patch"}
+        }
+        operation["requestBody"] = {"content": dict.fromkeys(_PATCH_TYPES, patch)}
+    elif writes:
+        operation["requestBody"] = {"content": {"*/*": {"schema": reference}}}
+    return operation | {
         "operationId": f"{action}{kind.kind}",
         "parameters": parameters,
         "responses": {"200": {"content": {"application/json": {"schema": reference}}}},

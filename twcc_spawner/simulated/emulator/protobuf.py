@@ -95,6 +95,13 @@ _MESSAGES: dict[str, dict[int, tuple[str, str]]] = {
         6: ("resourceVersion", "string"),
         7: ("fieldPath", "string"),
     },
+    "ServiceAccount": {
+        1: ("metadata", "ObjectMeta"),
+        2: ("secrets", "[ObjectReference]"),
+        3: ("imagePullSecrets", "[LocalObjectReference]"),
+        4: ("automountServiceAccountToken", "bool"),
+    },
+    "LocalObjectReference": {1: ("name", "string")},
     "TokenRequest": {1: ("metadata", "ObjectMeta"), 2: ("spec", "TokenRequestSpec")},
     "TokenRequestSpec": {1: ("audiences", "[string]"), 4: ("expirationSeconds", "int")},
 }
@@ -103,6 +110,7 @@ _TOP_LEVEL = frozenset(
     {
         "Namespace",
         "DeleteOptions",
+        "ServiceAccount",
         "ConfigMap",
         "Secret",
         "Eviction",
@@ -176,8 +184,11 @@ def _message(name: str, data: bytes) -> dict[str, Any]:
             out.setdefault(field, {})[key] = _scalar(kind[4:], entry.get(2, b""))
         elif kind.startswith("["):
             out.setdefault(field, []).append(_scalar(kind[1:-1], value))
-        elif (decoded := _scalar(kind, value)) != "":
-            out[field] = decoded  # Go's JSON omits the empty strings protobuf carries
+        else:
+            decoded = _scalar(kind, value)
+            # Go's JSON omits the empty strings and the zero generation protobuf carries.
+            if not (decoded == "" or (field == "generation" and decoded == 0)):
+                out[field] = decoded
     return out
 
 

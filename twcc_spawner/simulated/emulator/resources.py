@@ -22,12 +22,7 @@ def _pod_defaults(obj: Obj) -> None:
     spec.setdefault("securityContext", {})
     spec.setdefault("enableServiceLinks", True)
     spec.setdefault("priority", 0)
-    tolerations = spec.setdefault("tolerations", [])
-    for key in ("node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable"):
-        if not any(t.get("key") == key for t in tolerations):
-            tolerations.append(
-                {"key": key, "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300}
-            )
+    default_tolerations(spec)
     for container in spec.get("containers", []) + spec.get("initContainers", []):
         image = container.get("image", "")
         latest = ":" not in image.rsplit("/", 1)[-1] or image.endswith(":latest")
@@ -40,6 +35,17 @@ def _pod_defaults(obj: Obj) -> None:
     status = obj.setdefault("status", {})
     status.setdefault("phase", "Pending")
     status.setdefault("qosClass", _qos_class(spec))
+
+
+def default_tolerations(spec: Obj) -> None:
+    """Tolerate not-ready and unreachable nodes for 300 s, as the DefaultTolerationSeconds
+    admission plugin does on every pod create and update."""
+    tolerations = spec.setdefault("tolerations", [])
+    for key in ("node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable"):
+        if not any(isinstance(t, dict) and t.get("key") == key for t in tolerations):
+            tolerations.append(
+                {"key": key, "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300}
+            )
 
 
 def _qos_class(spec: Obj) -> str:

@@ -20,7 +20,7 @@ from .deletion import delete_object, terminating
 from .errors import ApiError, invalid, qualified_kind
 from .kinds import Kind
 from .patch import json_patch, merge_patch
-from .resources import prepare_new
+from .resources import default_tolerations, prepare_new
 from .smp import strategic_merge_patch
 from .store import Obj, Store, now
 from .subresources import Target, body_dict
@@ -162,6 +162,8 @@ def write(
         meta["namespace"] = target.namespace
     else:
         meta.pop("namespace", None)
+    if kind.key == "pods" and isinstance(new.get("spec"), dict):
+        default_tolerations(new["spec"])
     if causes := update_causes(kind, current, new):
         raise invalid(kind, target.name, causes)
     validate(kind, new, current)
