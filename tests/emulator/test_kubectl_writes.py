@@ -154,3 +154,35 @@ async def test_reapply_merges_lists_by_their_keys(emu: Emulator, kubectl: Kubect
     assert "$setElementOrder" not in json.dumps(stored)
     await kubectl("label", "pod", "smp", "tier=gpu")
     assert emu.store.get("pods", "default", "smp")["metadata"]["labels"]["tier"] == "gpu"
+
+
+async def test_server_side_apply_tracks_managers_and_reports_conflicts(
+    emu: Emulator, kubectl: Kubectl
+) -> None:
+    cm = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "ssa"}, "data": {"a": "1"}}
+    await kubectl("apply", "--server-side", "-f", "-", stdin=_yaml(cm))
+    managers = emu.store.get("configmaps", "default", "ssa")["metadata"]["managedFields"]
+    assert [(m["manager"], m["operation"]) for m in managers] == [("kubectl", "Apply")]
+    assert managers[0]["fieldsV1"] == {"f:data": {"f:a": {}}}
+    await kubectl("patch", "configmap", "ssa", "-p", '{"data":{"a":"2"}}')
+    cm["data"] = {"a": "3", "b": "x"}
+    clash = await kubectl("apply", "--server-side", "-f", "-", stdin=_yaml(cm), check=False)
+    assert clash.returncode == 1
+    assert 'conflict with "kubectl-patch"' in clash.stderr and ".data.a" in clash.stderr
+    assert emu.store.get("configmaps", "default", "ssa")["data"] == {"a": "2"}
+    await kubectl("apply", "--server-side", "--force-conflicts", "-f", "-", stdin=_yaml(cm))
+    assert emu.store.get("configmaps", "default", "ssa")["data"] == {"a": "3", "b": "x"}
+    cm["data"] = {"a": "3"}
+    await kubectl("apply", "--server-side", "-f", "-", stdin=_yaml(cm))
+    assert emu.store.get("configmaps", "default", "ssa")["data"] == {"a": "3"}
+
+
+async def test_server_side_apply_of_a_pod_merges_containers(
+    emu: Emulator, kubectl: Kubectl
+) -> None:
+    pod = pod_manifest("ssa-pod", ["sleep", "120"], gpus=1, nodeName="nowhere")
+    await kubectl("apply", "--server-side", "-f", "-", stdin=_yaml(pod))
+    pod["spec"]["containers"][0]["image"] = "nvcr.io/nvidia/pytorch:22.02-py3"
+    await kubectl("apply", "--server-side", "-f", "-", stdin=_yaml(pod))
+    notebook = emu.store.get("pods", "default", "ssa-pod")["spec"]["containers"][0]
+    assert notebook["image"].endswith("22.02-py3") and notebook["command"] == ["sleep", "120"]

@@ -24,6 +24,7 @@ from .events import expire_events_forever
 from .faults import Faults
 from .images import SimulatedImages
 from .kubelet import Kubelet
+from .manifests import apply_objects, documents
 from .rbac import bootstrap_policy
 from .scheduler import Scheduler
 from .server import ApiServer
@@ -158,6 +159,15 @@ class Emulator:
             account = self.store.create("serviceaccounts", _service_account(namespace, name))
         user = service_account_user(namespace, name, account["metadata"]["uid"])
         return self.authenticator.issue(user)
+
+    def apply_manifests(
+        self, *sources: str | Path, namespace: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Create or replace the objects of YAML files (``Path``) or texts in the store.
+
+        ``namespace`` moves namespaced objects (and ServiceAccount subjects) there.
+        """
+        return apply_objects(self.store, documents(sources), namespace)
 
     def kubeconfig(self, token: str = ADMIN_TOKEN) -> dict[str, Any]:
         """A kubeconfig for this emulator (context, cluster and user ``twcc-emulator``).

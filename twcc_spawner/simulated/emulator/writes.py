@@ -14,7 +14,8 @@ from typing import Any
 
 from aiohttp import web
 
-from . import apply, managed, schema
+from . import managed, schema
+from .apply import apply as server_side_apply
 from .bodies import read_body
 from .deletion import delete_object, terminating
 from .errors import ApiError, invalid, qualified_kind
@@ -111,8 +112,11 @@ def _check_namespace(store: Store, kind: Kind, namespace: str, obj: Obj) -> None
         )
 
 
-def create(store: Store, request: web.Request, kind: Kind, namespace: str, body: Any) -> Obj:
-    """Create an object from ``body`` (or only pretend, with ``dryRun``)."""
+def create(
+    store: Store, request: web.Request, kind: Kind, namespace: str, body: Any, apply: bool = False
+) -> Obj:
+    """Create an object from ``body`` (or only pretend, with ``dryRun``); ``apply``: by a
+    server-side apply, which set the managedFields itself."""
     obj = body_dict(body, kind.kind)
     _check_kind(kind, obj)
     meta = obj.setdefault("metadata", {})
@@ -124,7 +128,8 @@ def create(store: Store, request: web.Request, kind: Kind, namespace: str, body:
     _check_namespace(store, kind, namespace, obj)
     validate(kind, obj)
     obj = prepare_new(kind, obj, namespace)
-    managed.record(request, obj, None, "Update")
+    if not apply:
+        managed.record(request, kind, obj, None)
     if dry_run(request):
         if store.find(kind.key, namespace, obj["metadata"]["name"]) is not None:
             raise ApiError(
@@ -168,7 +173,7 @@ def write(
         raise invalid(kind, target.name, causes)
     validate(kind, new, current)
     if operation != "Apply":
-        managed.record(request, new, current, operation)
+        managed.record(request, kind, new, current, status_only)
     if dry_run(request):
         return new
     return store.update(kind.key, new, check_version=True)
@@ -190,7 +195,7 @@ async def patch(store: Store, request: web.Request, target: Target, status_only:
     body = await read_body(request)
     kind, content_type = target.kind, request.content_type
     if content_type == "application/apply-patch+yaml":
-        return apply.apply(store, request, target, body, status_only)
+        return server_side_apply(store, request, target, body, status_only)
     current = store.get(kind.key, target.namespace, target.name)
     if content_type == "application/json-patch+json":
         patched = json_patch(current, body)
