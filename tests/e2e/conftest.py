@@ -26,6 +26,8 @@ from twcc_spawner.simulated.emulator.twcc_images import catalog_images
 from twcc_spawner.simulated.hub_settings import HubSettings
 from twcc_spawner.simulated.local_hub import LocalHub
 
+from .hub_rbac import hub_token
+
 ROOT = Path(__file__).resolve().parents[2]
 GPU = "nvidia.com/gpu"
 
@@ -180,14 +182,18 @@ def k8s(emulator: ThreadedEmulator) -> Cluster:
 
 @pytest.fixture
 def hub_settings(emulator: ThreadedEmulator, tmp_path: Path) -> HubSettings:
-    """The demo's hub settings on free ports, with an admin token and short timeouts."""
+    """The demo's hub settings on free ports, with an admin token and short timeouts.
+
+    The hub talks to the cluster as ServiceAccount ``hub``, bound by the shipped RBAC only
+    (:mod:`.hub_rbac`).
+    """
     settings = HubSettings.throwaway(
         tmp_path / "hub",
         ROOT / "profiles",
         cleanup_servers=False,
         spawner={"unschedulable_timeout": 1.0, "watchdog_interval": 0.2},
     )
-    emulator.write_kubeconfig(settings.kubeconfig)
+    emulator.write_kubeconfig(settings.kubeconfig, hub_token(emulator))
     return settings
 
 
