@@ -13,10 +13,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 # KubeSpawner needs a loadable kubeconfig (the API host is set per spawner), and
 # kubernetes_asyncio reads KUBECONFIG when first imported: before the bench modules.
+# The token is the emulator's admin token (it refuses unknown tokens).
 KUBECONFIG = """apiVersion: v1
 kind: Config
 clusters: [{name: bench, cluster: {server: "http://127.0.0.1:9"}}]
-users: [{name: bench, user: {token: bench}}]
+users: [{name: bench, user: {token: twcc-emulator-token}}]
 contexts: [{name: bench, context: {cluster: bench, user: bench}}]
 current-context: bench
 """

@@ -26,7 +26,7 @@ _kubeconfig.write_text(
     """apiVersion: v1
 kind: Config
 clusters: [{name: unused, cluster: {server: "http://127.0.0.1:9"}}]
-users: [{name: unused, user: {token: unused}}]
+users: [{name: unused, user: {token: twcc-emulator-token}}]
 contexts: [{name: unused, context: {cluster: unused, user: unused}}]
 current-context: unused
 """

@@ -28,6 +28,8 @@ from twcc_spawner.simulated.emulator.twcc_images import catalog_images, catalog_
 from twcc_spawner.simulated.hub_settings import HubSettings
 from twcc_spawner.simulated.local_hub import LocalHub
 
+from .hub_rbac import hub_token
+
 ROOT = Path(__file__).resolve().parents[2]
 GPU = "nvidia.com/gpu"
 #: The HTTP methods that change the cluster.
@@ -238,7 +240,9 @@ def hub_settings(
 ) -> HubSettings:
     """The demo's hub settings on free ports, with an admin token and short timeouts.
 
-    ``@pytest.mark.spawner(name=value, ...)`` adds spawner settings for one test.
+    The hub talks to the cluster as ServiceAccount ``hub``, bound by the shipped RBAC only
+    (:mod:`.hub_rbac`). ``@pytest.mark.spawner(name=value, ...)`` adds spawner settings
+    for one test.
     """
     extra = {k: v for m in request.node.iter_markers("spawner") for k, v in m.kwargs.items()}
     settings = HubSettings.throwaway(
@@ -247,7 +251,7 @@ def hub_settings(
         cleanup_servers=False,
         spawner={"unschedulable_timeout": 1.0, "watchdog_interval": 0.2, **extra},
     )
-    emulator.write_kubeconfig(settings.kubeconfig)
+    emulator.write_kubeconfig(settings.kubeconfig, hub_token(emulator))
     return settings
 
 

@@ -11,7 +11,7 @@ from kubernetes_asyncio.client import ApiException, CoreV1Api
 
 from twcc_spawner.simulated.emulator import Emulator
 
-from .conftest import SMALL_CLUSTER, eventually
+from .conftest import SMALL_CLUSTER, eventually, pod_manifest
 
 
 async def _config_map(api: CoreV1Api, name: str, labels: dict[str, str] | None = None) -> str:
@@ -103,3 +103,27 @@ async def test_pod_reflector_sees_pods(emu: Emulator, monkeypatch: pytest.Monkey
     finally:
         await reflector.stop()
         await asyncio.gather(*(t for t in [reflector.watch_task] if t), return_exceptions=True)
+
+
+async def test_replay_is_filtered_like_the_live_stream(api: CoreV1Api) -> None:
+    """A pod watch from a resourceVersion replays pods only, in the namespace and selector."""
+    start = (await api.list_namespaced_pod("default")).metadata.resource_version
+    await _config_map(api, "not-a-pod", {"app": "test"})
+    await api.create_namespace({"metadata": {"name": "elsewhere"}})
+    await api.create_namespaced_pod("elsewhere", pod_manifest("far"))
+    await api.create_namespaced_pod("default", pod_manifest("near"))
+    other = pod_manifest("unlabelled")
+    other["metadata"]["labels"] = {}
+    await api.create_namespaced_pod("default", other)
+    seen = []
+    async with watch.Watch().stream(
+        api.list_namespaced_pod,
+        "default",
+        label_selector="app=test",
+        resource_version=start,
+        timeout_seconds=1,
+    ) as stream:
+        async for event in stream:
+            seen.append((event["raw_object"]["kind"], event["raw_object"]["metadata"]["name"]))
+    assert seen and {name for _, name in seen} == {"near"}
+    assert {kind for kind, _ in seen} == {"Pod"}

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import logging
 import shutil
+import ssl
 import tempfile
 import threading
 from collections.abc import Coroutine, Iterator, Mapping
@@ -15,17 +17,22 @@ from typing import Any, Self, TypeVar
 import yaml
 from aiohttp import web
 
+from .auth import ADMIN_TOKEN, Authenticator, service_account_user
 from .cluster import load_cluster, node_objects
+from .deletion import NamespaceController
 from .events import expire_events_forever
 from .faults import Faults
 from .image_store import PULL_RATE_ANNOTATION, Registry
 from .images import SimulatedImages
 from .kubelet import Kubelet, KubeletConfig
 from .log_api import LogApi
+from .manifests import apply_objects, documents
+from .rbac import bootstrap_policy
 from .scheduler import Scheduler
 from .server import ApiServer
 from .serviceaccounts import create_default_service_accounts
 from .store import Store
+from .tls import self_signed
 from .twcc_images import twcc_registry
 
 log = logging.getLogger(__name__)
@@ -52,6 +59,10 @@ class Emulator:
     ``registry`` (reference → bytes). ``image_pull_rate`` (bytes/s) overrides every
     node's pull rate, and ``backoff`` the kubelet's first back-off in seconds (the
     cluster's ``kubelet.backoff``, else 10; it doubles up to ``kubelet.max_backoff``).
+
+    With ``tls`` it serves HTTPS with a throwaway self-signed certificate (kubectl sends
+    bearer tokens over TLS only, so ServiceAccount kubeconfigs need it); its kubeconfigs
+    carry the certificate.
     """
 
     def __init__(
@@ -66,6 +77,7 @@ class Emulator:
         registry: Registry | None = None,
         image_pull_rate: float | None = None,
         backoff: float | None = None,
+        tls: bool = False,
     ) -> None:
         self.cluster = load_cluster(cluster)
         self.host = host
@@ -85,7 +97,11 @@ class Emulator:
             float(backoff if backoff is not None else kubelet.get("backoff", 10.0)),
             float(kubelet.get("max_backoff", 300.0)),
         )
+        self.tls = tls
+        self._ssl: ssl.SSLContext | None = None
+        self._ca_pem = b""
         self.faults = Faults()
+        self.authenticator = Authenticator()
         self.store: Store
         self.kubelet: Kubelet
         self.server: ApiServer  # its ``requests`` log the calls clients made
@@ -95,7 +111,7 @@ class Emulator:
     @property
     def url(self) -> str:
         """The API server URL, e.g. ``http://127.0.0.1:41234``."""
-        return f"http://{self.host}:{self.port}"
+        return f"{'https' if self.tls else 'http'}://{self.host}:{self.port}"
 
     async def start(self) -> None:
         """Create the cluster objects and start serving."""
@@ -117,18 +133,23 @@ class Emulator:
             if self.image_pull_rate:
                 node["metadata"]["annotations"][PULL_RATE_ANNOTATION] = str(self.image_pull_rate)
             self.store.create("nodes", node)
+        for key, obj in bootstrap_policy():
+            self.store.create(key, obj)
         self.kubelet = Kubelet(self.store, self.workdir, self.images, self.kubelet_config)
         self._tasks = [
             asyncio.create_task(Scheduler(self.store).run()),
             asyncio.create_task(self.kubelet.run()),
             asyncio.create_task(expire_events_forever(self.store, self.event_ttl)),
+            asyncio.create_task(NamespaceController(self.store).run()),
         ]
-        self.server = ApiServer(self.store, self.faults, LogApi(self.kubelet))
+        self.server = ApiServer(self.store, self.faults, LogApi(self.kubelet), self.authenticator)
         self._runner = web.AppRunner(
             self.server.app(), handle_signals=False, access_log=None, shutdown_timeout=0.1
         )
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port)
+        if self.tls:
+            self._ssl, self._ca_pem = self_signed(self.workdir / "tls", self.host)
+        site = web.TCPSite(self._runner, self.host, self.port, ssl_context=self._ssl)
         await site.start()
         self.port = self._runner.addresses[0][1]
         self.kubelet.api_address = (self.host, self.port)
@@ -155,22 +176,52 @@ class Emulator:
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
 
-    def kubeconfig(self) -> dict[str, Any]:
-        """A kubeconfig for this emulator (context, cluster and user ``twcc-emulator``)."""
+    def service_account_token(self, namespace: str, name: str) -> str:
+        """A bearer token for ServiceAccount ``namespace/name`` (created if missing).
+
+        Requests with it are authorized by the stored RBAC objects only.
+        """
+        account = self.store.find("serviceaccounts", namespace, name)
+        if account is None:
+            account = self.store.create("serviceaccounts", _service_account(namespace, name))
+        user = service_account_user(namespace, name, account["metadata"]["uid"])
+        return self.authenticator.issue(user)
+
+    def apply_manifests(
+        self, *sources: str | Path, namespace: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Create or replace the objects of YAML files (``Path``) or texts in the store.
+
+        ``namespace`` moves namespaced objects (and ServiceAccount subjects) there.
+        """
+        return apply_objects(self.store, documents(sources), namespace)
+
+    def kubeconfig(self, token: str = ADMIN_TOKEN) -> dict[str, Any]:
+        """A kubeconfig for this emulator (context, cluster and user ``twcc-emulator``).
+
+        The default token is the all-powerful admin's; pass one from
+        :meth:`service_account_token` to act as a ServiceAccount.
+        """
         return {
             "apiVersion": "v1",
             "kind": "Config",
-            "clusters": [{"name": CONTEXT, "cluster": {"server": self.url}}],
-            "users": [{"name": CONTEXT, "user": {"token": "twcc-emulator-token"}}],
+            "clusters": [{"name": CONTEXT, "cluster": self._cluster_entry()}],
+            "users": [{"name": CONTEXT, "user": {"token": token}}],
             "contexts": [{"name": CONTEXT, "context": {"cluster": CONTEXT, "user": CONTEXT}}],
             "current-context": CONTEXT,
         }
 
-    def write_kubeconfig(self, path: str | Path) -> Path:
+    def _cluster_entry(self) -> dict[str, str]:
+        entry = {"server": self.url}
+        if self.tls:
+            entry["certificate-authority-data"] = base64.b64encode(self._ca_pem).decode()
+        return entry
+
+    def write_kubeconfig(self, path: str | Path, token: str = ADMIN_TOKEN) -> Path:
         """Write :meth:`kubeconfig` as YAML to ``path`` and return the path."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(yaml.safe_dump(self.kubeconfig(), sort_keys=False))
+        path.write_text(yaml.safe_dump(self.kubeconfig(token), sort_keys=False))
         return path
 
     @classmethod
@@ -183,6 +234,14 @@ class Emulator:
             yield threaded
         finally:
             threaded.stop()
+
+
+def _service_account(namespace: str, name: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "ServiceAccount",
+        "metadata": {"name": name, "namespace": namespace},
+    }
 
 
 class ThreadedEmulator:
@@ -200,9 +259,9 @@ class ThreadedEmulator:
         """The API server URL."""
         return self.emulator.url
 
-    def write_kubeconfig(self, path: str | Path) -> Path:
+    def write_kubeconfig(self, path: str | Path, token: str = ADMIN_TOKEN) -> Path:
         """See :meth:`Emulator.write_kubeconfig`."""
-        return self.emulator.write_kubeconfig(path)
+        return self.emulator.write_kubeconfig(path, token)
 
     def call(self, coro: Coroutine[Any, Any, T], timeout: float = 30) -> T:
         """Run ``coro`` on the emulator's loop (e.g. to touch ``emulator.store``)."""

@@ -6,9 +6,11 @@ from typing import Any
 
 REASONS = {
     400: "BadRequest",
+    401: "Unauthorized",
     403: "Forbidden",
     404: "NotFound",
     405: "MethodNotAllowed",
+    406: "NotAcceptable",
     409: "AlreadyExists",
     410: "Expired",
     415: "UnsupportedMediaType",
@@ -76,3 +78,20 @@ def conflict(plural: str, name: str) -> ApiError:
 def gone(resource_version: str) -> ApiError:
     """410 for a watch starting before the retained history."""
     return ApiError(410, f"too old resource version: {resource_version}", reason="Expired")
+
+
+def qualified_kind(kind: str, group: str) -> str:
+    """``Pod``, or ``Deployment.apps`` for a grouped kind, as error messages name it."""
+    return f"{kind}.{group}" if group else kind
+
+
+def invalid(kind: Any, name: str, causes: list[dict[str, str]]) -> ApiError:
+    """422 ``Invalid`` listing field causes, worded like the API server."""
+    summary = [f"{c['field']}: {c['message']}" for c in causes]
+    listed = summary[0] if len(summary) == 1 else f"[{', '.join(summary)}]"
+    qualified = qualified_kind(kind.kind, kind.group)
+    return ApiError(
+        422,
+        f'{qualified} "{name}" is invalid: {listed}',
+        details={"name": name, "group": kind.group, "kind": kind.kind, "causes": causes},
+    )

@@ -1,39 +1,13 @@
-"""The core/v1 resources served, and the defaults the API server fills in on create."""
+"""The defaults the API server fills in on create, by kind."""
 
 from __future__ import annotations
 
 import base64
 import itertools
 import uuid
-from dataclasses import dataclass
 
+from .kinds import Kind
 from .store import Obj
-
-
-@dataclass(frozen=True)
-class Resource:
-    """A served resource type."""
-
-    plural: str
-    kind: str
-    namespaced: bool
-    verbs: tuple[str, ...] = ("create", "delete", "get", "list", "patch", "update", "watch")
-
-
-RESOURCES: dict[str, Resource] = {
-    r.plural: r
-    for r in (
-        Resource("pods", "Pod", True),
-        Resource("events", "Event", True),
-        Resource("nodes", "Node", False),
-        Resource("persistentvolumeclaims", "PersistentVolumeClaim", True),
-        Resource("services", "Service", True),
-        Resource("secrets", "Secret", True),
-        Resource("configmaps", "ConfigMap", True),
-        Resource("serviceaccounts", "ServiceAccount", True),
-        Resource("namespaces", "Namespace", False),
-    )
-}
 
 _cluster_ips = itertools.count(1)
 
@@ -48,12 +22,7 @@ def _pod_defaults(obj: Obj) -> None:
     spec.setdefault("securityContext", {})
     spec.setdefault("enableServiceLinks", True)
     spec.setdefault("priority", 0)
-    tolerations = spec.setdefault("tolerations", [])
-    for key in ("node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable"):
-        if not any(t.get("key") == key for t in tolerations):
-            tolerations.append(
-                {"key": key, "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300}
-            )
+    default_tolerations(spec)
     for container in spec.get("containers", []) + spec.get("initContainers", []):
         image = container.get("image", "")
         latest = ":" not in image.rsplit("/", 1)[-1] or image.endswith(":latest")
@@ -66,6 +35,17 @@ def _pod_defaults(obj: Obj) -> None:
     status = obj.setdefault("status", {})
     status.setdefault("phase", "Pending")
     status.setdefault("qosClass", _qos_class(spec))
+
+
+def default_tolerations(spec: Obj) -> None:
+    """Tolerate not-ready and unreachable nodes for 300 s, as the DefaultTolerationSeconds
+    admission plugin does on every pod create and update."""
+    tolerations = spec.setdefault("tolerations", [])
+    for key in ("node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable"):
+        if not any(isinstance(t, dict) and t.get("key") == key for t in tolerations):
+            tolerations.append(
+                {"key": key, "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300}
+            )
 
 
 def _qos_class(spec: Obj) -> str:
@@ -132,16 +112,16 @@ _DEFAULTS = {
 }
 
 
-def prepare_new(resource: Resource, obj: Obj, namespace: str) -> Obj:
+def prepare_new(kind: Kind, obj: Obj, namespace: str) -> Obj:
     """Fill in metadata and per-kind defaults of an object about to be created."""
     meta = obj.setdefault("metadata", {})
-    if resource.namespaced:
+    if kind.namespaced:
         meta["namespace"] = namespace
     else:
         meta.pop("namespace", None)
     meta.setdefault("uid", str(uuid.uuid4()))
     for field in ("resourceVersion", "deletionTimestamp", "creationTimestamp"):
         meta.pop(field, None)
-    if default := _DEFAULTS.get(resource.plural):
+    if default := _DEFAULTS.get(kind.key):
         default(obj)
     return obj

@@ -1,4 +1,8 @@
-"""The aiohttp application serving the core/v1 API from a :class:`Store`."""
+"""The aiohttp application: routes REST requests for every kind in :mod:`.kinds` to the store.
+
+Subresources are routed by name through :mod:`.subresources`; watches live in :mod:`.watch`,
+Table output in :mod:`.tables`, the write pipeline in :mod:`.writes`.
+"""
 
 from __future__ import annotations
 
@@ -7,35 +11,35 @@ import base64
 import binascii
 import itertools
 import json
-import secrets
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
-from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
 from aiohttp import web
 
-from .errors import ApiError, gone
+from . import discovery, openapi, subresources, tables, writes
+from . import pod_subresources as _pod_subresources  # noqa: F401  (registers pods/*)
+from .auth import USER, Authenticator, forbidden
+from .bodies import read_body
+from .errors import ApiError
 from .faults import Faults
-from .patch import json_patch, merge_patch
-from .references import admit
-from .resources import RESOURCES, Resource, prepare_new
+from .kinds import Kind, lookup
+from .rbac import Attributes, authorize
+from .reviews import review
 from .selectors import Predicate, field_selector, label_selector
-from .store import Change, Obj, Store
-from .validation import KUBERNETES_VERSION, validate
+from .store import Obj, Store
+from .subresources import Target
+from .validation import KUBERNETES_VERSION
+from .watch import serve_watch
 
 #: Answers a pod's ``log`` subresource request (see :mod:`.log_api`).
 PodLogs = Callable[[web.Request, Obj], Awaitable[web.StreamResponse]]
 
 _TRUE = {"true", "1", "True"}
-_MERGE_TYPES = {
-    "application/merge-patch+json",
-    "application/strategic-merge-patch+json",
-    "application/json",
-}
-_DEFAULT_WATCH_SECONDS = 1800
 _REQUEST_LOG_SIZE = 10_000
+_NAMESPACE_SUBRESOURCES = {"status", "finalize"}
+_HEALTH = ("/healthz", "/readyz", "/livez")
 
 
 class LoggedRequest(NamedTuple):
@@ -47,16 +51,23 @@ class LoggedRequest(NamedTuple):
 
 
 class ApiServer:
-    """Routes core/v1 REST requests to the store.
+    """Routes REST requests to the store.
 
     :attr:`requests` logs the latest requests as they arrive (oldest dropped
     first), so tests and benchmarks can count the calls a client makes.
     """
 
-    def __init__(self, store: Store, faults: Faults, pod_logs: PodLogs) -> None:
+    def __init__(
+        self,
+        store: Store,
+        faults: Faults,
+        pod_logs: PodLogs,
+        authenticator: Authenticator | None = None,
+    ) -> None:
         self.store = store
         self.faults = faults
         self.pod_logs = pod_logs
+        self.authenticator = authenticator or Authenticator()
         self.requests: deque[LoggedRequest] = deque(maxlen=_REQUEST_LOG_SIZE)
 
     def app(self) -> web.Application:
@@ -66,11 +77,20 @@ class ApiServer:
             ("/version", self._version),
             ("/api", self._api_versions),
             ("/apis", self._api_groups),
-            ("/api/v1", self._resource_list),
+            ("/api/v1", self._core_resources),
+            ("/apis/{group}", self._api_group),
+            ("/apis/{group}/{version}", self._group_resources),
+            ("/openapi/v2", self._openapi_v2),
+            ("/openapi/v3", self._openapi_v3_index),
+            ("/openapi/v3/{path:.+}", self._openapi_v3),
+            *((path, self._health) for path in _HEALTH),
+            *((path + "/{check:.+}", self._health) for path in _HEALTH),
         ):
             app.router.add_get(path, handler)
-            app.router.add_get(path + "/", handler)
-        app.router.add_route("*", "/api/v1/{tail:.+}", self._dispatch)
+            if not path.endswith("}"):
+                app.router.add_get(path + "/", handler)
+        app.router.add_route("*", "/api/v1/{tail:.+}", self._core)
+        app.router.add_route("*", "/apis/{group}/{version}/{tail:.+}", self._grouped)
         return app
 
     @web.middleware
@@ -90,9 +110,16 @@ class ApiServer:
                     return web.json_response(error.status(), status=error.code, headers=headers)
                 request["drop_watch"] = rule.drop_watch
                 request["watch_gone"] = rule.gone
-            return await handler(request)
+            request[USER] = self.authenticator.authenticate(request.headers)
+            response = await handler(request)
+            for warning in request.get(writes.WARNINGS, []):
+                response.headers.add("Warning", f"299 - {json.dumps(warning)}")
+            return response
         except ApiError as error:
             return web.json_response(error.status(), status=error.code)
+
+    async def _health(self, request: web.Request) -> web.Response:
+        return web.Response(text="ok", content_type="text/plain")
 
     async def _version(self, request: web.Request) -> web.Response:
         major, minor = KUBERNETES_VERSION.split(".")
@@ -111,186 +138,133 @@ class ApiServer:
         )
 
     async def _api_versions(self, request: web.Request) -> web.Response:
-        return web.json_response(
-            {
-                "kind": "APIVersions",
-                "versions": ["v1"],
-                "serverAddressByClientCIDRs": [
-                    {"clientCIDR": "0.0.0.0/0", "serverAddress": request.host}
-                ],
-            }
-        )
+        return web.json_response(discovery.api_versions(request.host))
 
     async def _api_groups(self, request: web.Request) -> web.Response:
-        return web.json_response({"kind": "APIGroupList", "apiVersion": "v1", "groups": []})
+        return web.json_response(discovery.api_groups())
 
-    async def _resource_list(self, request: web.Request) -> web.Response:
-        resources = []
-        for r in RESOURCES.values():
-            resources.append(
-                {
-                    "name": r.plural,
-                    "singularName": r.kind.lower(),
-                    "namespaced": r.namespaced,
-                    "kind": r.kind,
-                    "verbs": list(r.verbs),
-                }
-            )
-        resources.append(
-            {
-                "name": "pods/status",
-                "singularName": "",
-                "namespaced": True,
-                "kind": "Pod",
-                "verbs": ["get", "patch", "update"],
-            }
-        )
-        resources.append(
-            {
-                "name": "pods/log",
-                "singularName": "",
-                "namespaced": True,
-                "kind": "Pod",
-                "verbs": ["get"],
-            }
-        )
-        return web.json_response(
-            {"kind": "APIResourceList", "groupVersion": "v1", "resources": resources}
-        )
+    async def _core_resources(self, request: web.Request) -> web.Response:
+        return web.json_response(discovery.resource_list("", "v1"))
 
-    async def _dispatch(self, request: web.Request) -> web.StreamResponse:
-        parts = request.match_info["tail"].strip("/").split("/")
+    async def _api_group(self, request: web.Request) -> web.Response:
+        return web.json_response(_found(discovery.api_group(request.match_info["group"])))
+
+    async def _group_resources(self, request: web.Request) -> web.Response:
+        info = request.match_info
+        return web.json_response(_found(discovery.resource_list(info["group"], info["version"])))
+
+    async def _openapi_v2(self, request: web.Request) -> web.Response:
+        accept = request.headers.get("Accept", "")
+        if "protobuf" in accept and "application/json" not in accept:
+            raise ApiError(406, "only application/json is served for /openapi/v2")
+        return web.Response(body=openapi.v2_bytes(), content_type="application/json")
+
+    async def _openapi_v3_index(self, request: web.Request) -> web.Response:
+        return web.json_response(openapi.v3_index())
+
+    async def _openapi_v3(self, request: web.Request) -> web.Response:
+        document = _found(openapi.v3_bytes(request.match_info["path"]))
+        return web.Response(body=document, content_type="application/json")
+
+    async def _core(self, request: web.Request) -> web.StreamResponse:
+        return await self._route(request, "", "v1", request.match_info["tail"])
+
+    async def _grouped(self, request: web.Request) -> web.StreamResponse:
+        info = request.match_info
+        return await self._route(request, info["group"], info["version"], info["tail"])
+
+    async def _route(
+        self, request: web.Request, group: str, version: str, tail: str
+    ) -> web.StreamResponse:
+        parts = tail.strip("/").split("/")
         namespace: str | None = None
-        if parts[0] == "namespaces" and len(parts) >= 3 and parts[2] != "status":
+        namespaced_path = parts[0] == "namespaces" and len(parts) >= 3
+        if namespaced_path and (group or parts[2] not in _NAMESPACE_SUBRESOURCES):
             namespace, parts = parts[1], parts[2:]
         plural, name, sub = [*parts, None, None][:3]
-        resource = RESOURCES.get(plural or "")
+        kind = lookup(group, version, plural or "")
         if (
-            resource is None
+            kind is None
             or len(parts) > 3
-            or (namespace is not None and not resource.namespaced)
-            or (namespace is None and resource.namespaced and name is not None)
-            or sub not in (None, "status", "log")
-            or (sub == "log" and plural != "pods")
+            or (namespace is not None and not kind.namespaced)
+            or (namespace is None and kind.namespaced and name is not None)
         ):
             raise ApiError(404, "the server could not find the requested resource")
-        method = request.method
+        self._authorize(request, kind, namespace, name, sub)
+        if sub is not None and name is not None:
+            target = Target(kind, namespace or "", name)
+            return await subresources.find(kind, sub)(self, request, target)
         if name is None:
-            if method == "GET":
-                return await self._list_or_watch(request, resource, namespace)
-            if method == "POST" and resource.namespaced == (namespace is not None):
-                return await self._create(request, resource, namespace or "")
-        else:
-            ns = namespace or ""
-            if sub == "log" and method == "GET":
-                return await self.pod_logs(request, self.store.get("pods", ns, name))
-            if method == "GET":
-                return self._json(self.store.get(resource.plural, ns, name))
-            if method == "PATCH":
-                return await self._patch(request, resource, ns, name, sub == "status")
-            if method == "PUT":
-                return await self._replace(request, resource, ns, name, sub == "status")
-            if method == "DELETE" and sub is None:
-                return await self._delete(request, resource, ns, name)
+            return await self._collection(request, kind, namespace)
+        return await self._object(request, Target(kind, namespace or "", name))
+
+    def _authorize(
+        self,
+        request: web.Request,
+        kind: Kind,
+        namespace: str | None,
+        name: str | None,
+        sub: str | None,
+    ) -> None:
+        user = request[USER]
+        attributes = Attributes(
+            verb=_verb(request, name),
+            group=kind.group,
+            resource=kind.plural,
+            subresource=sub or "",
+            namespace=namespace or (name if kind.plural == "namespaces" else "") or "",
+            name=name or "",
+        )
+        if not authorize(self.store, user, attributes):
+            raise forbidden(user, attributes)
+
+    async def _collection(
+        self, request: web.Request, kind: Kind, namespace: str | None
+    ) -> web.StreamResponse:
+        method = request.method
+        if method == "GET" and "list" in kind.verbs:
+            return await self._list_or_watch(request, kind, namespace)
+        if method == "POST" and kind.namespaced == (namespace is not None):
+            body = await read_body(request)
+            if "list" not in kind.verbs:
+                return _json(review(self, request[USER], kind, body), 201)
+            created = writes.create(self.store, request, kind, namespace or "", body)
+            return _json(created, 201)
+        if method == "DELETE" and "deletecollection" in kind.verbs:
+            matches = self._predicate(kind, namespace, request.query)
+            deleted = [
+                writes.delete(
+                    self.store,
+                    request,
+                    Target(kind, o["metadata"].get("namespace", ""), o["metadata"]["name"]),
+                    None,
+                )
+                for o in list(self.store.items(kind.key, namespace))
+                if matches(o)
+            ]
+            return _json(_list(kind, deleted, str(self.store.resource_version)))
         raise ApiError(405, "the server does not allow this method on the requested resource")
 
-    @staticmethod
-    def _json(obj: Any, status: int = 200) -> web.Response:
-        return web.json_response(obj, status=status)
+    async def _object(self, request: web.Request, target: Target) -> web.StreamResponse:
+        method = request.method
+        if method == "GET":
+            obj = self.store.get(target.kind.key, target.namespace, target.name)
+            if tables.wanted(request):
+                return _json(tables.table(target.kind, [obj], request.query))
+            return _json(obj)
+        if method == "PATCH":
+            return _json(await writes.patch(self.store, request, target, status_only=False))
+        if method == "PUT":
+            body = await read_body(request)
+            return _json(writes.replace(self.store, request, target, body, status_only=False))
+        if method == "DELETE":
+            body = await read_body(request)
+            return _json(writes.delete(self.store, request, target, body))
+        raise ApiError(405, "the server does not allow this method on the requested resource")
 
-    @staticmethod
-    async def _body(request: web.Request) -> Any:
-        try:
-            return json.loads(await request.read() or b"null")
-        except ValueError as exc:
-            raise ApiError(400, f"malformed JSON body: {exc}") from exc
-
-    async def _create(
-        self, request: web.Request, resource: Resource, namespace: str
-    ) -> web.Response:
-        obj = await self._body(request)
-        if not isinstance(obj, dict):
-            raise ApiError(400, "the request body must be a JSON object")
-        if obj.setdefault("kind", resource.kind) != resource.kind:
-            raise ApiError(400, f"expected kind {resource.kind}, got {obj['kind']}")
-        obj.setdefault("apiVersion", "v1")
-        meta = obj.setdefault("metadata", {})
-        if not meta.get("name") and meta.get("generateName"):
-            meta["name"] = meta["generateName"] + secrets.token_hex(3)[:5]
-        if resource.namespaced:
-            self.store.get("namespaces", "", namespace)
-            if meta.get("namespace", namespace) != namespace:
-                raise ApiError(400, "the namespace of the object does not match the request")
-        validate(resource.kind, obj)
-        obj = prepare_new(resource, obj, namespace)
-        admit(self.store, resource.plural, obj)
-        return self._json(self.store.create(resource.plural, obj), 201)
-
-    async def _patch(
-        self, request: web.Request, resource: Resource, ns: str, name: str, status_only: bool
-    ) -> web.Response:
-        body = await self._body(request)
-        current = self.store.get(resource.plural, ns, name)
-        if request.content_type == "application/json-patch+json":
-            patched = json_patch(current, body)
-        elif request.content_type in _MERGE_TYPES:
-            patched = merge_patch(current, body)
-        else:
-            raise ApiError(415, f"unsupported patch content type {request.content_type}")
-        return self._json(self._write(resource, current, patched, status_only))
-
-    async def _replace(
-        self, request: web.Request, resource: Resource, ns: str, name: str, status_only: bool
-    ) -> web.Response:
-        body = await self._body(request)
-        if not isinstance(body, dict) or body.get("metadata", {}).get("name") != name:
-            raise ApiError(400, "the name of the object does not match the request")
-        current = self.store.get(resource.plural, ns, name)
-        return self._json(self._write(resource, current, body, status_only))
-
-    def _write(self, resource: Resource, current: Obj, new: Obj, status_only: bool) -> Obj:
-        if status_only:
-            current["status"] = new.get("status", {})
-            current["metadata"]["resourceVersion"] = new["metadata"].get("resourceVersion")
-            new = current
-        new["metadata"]["namespace"] = current["metadata"].get("namespace")
-        if not resource.namespaced:
-            new["metadata"].pop("namespace")
-        validate(resource.kind, new)
-        return self.store.update(resource.plural, new, check_version=True)
-
-    async def _delete(
-        self, request: web.Request, resource: Resource, ns: str, name: str
-    ) -> web.Response:
-        body = await self._body(request)
-        grace = request.query.get("gracePeriodSeconds")
-        if grace is None and isinstance(body, dict):
-            grace = body.get("gracePeriodSeconds")
-        obj = self.store.get(resource.plural, ns, name)
-        if resource.plural == "pods" and obj["spec"].get("nodeName"):
-            return self._json(self._start_graceful_deletion(obj, grace))
-        if resource.plural == "namespaces":
-            for r in RESOURCES.values():
-                for item in list(self.store.items(r.plural, name) if r.namespaced else ()):
-                    self.store.delete(r.plural, name, item["metadata"]["name"])
-        return self._json(self.store.delete(resource.plural, ns, name))
-
-    def _start_graceful_deletion(self, pod: Obj, grace: Any) -> Obj:
-        """Mark a bound pod for deletion; the kubelet stops it and removes the object."""
-        meta = pod["metadata"]
-        seconds = int(grace) if grace is not None else pod["spec"]["terminationGracePeriodSeconds"]
-        if meta.get("deletionTimestamp") and seconds >= meta.get("deletionGracePeriodSeconds", 0):
-            return pod
-        deadline = datetime.now(UTC) + timedelta(seconds=seconds)
-        meta["deletionTimestamp"] = deadline.strftime("%Y-%m-%dT%H:%M:%SZ")
-        meta["deletionGracePeriodSeconds"] = seconds
-        return self.store.update("pods", pod)
-
-    def _predicate(
-        self, resource: Resource, namespace: str | None, query: Mapping[str, str]
-    ) -> Predicate:
+    def _predicate(self, kind: Kind, namespace: str | None, query: Mapping[str, str]) -> Predicate:
         labels = label_selector(query.get("labelSelector"))
-        fields = field_selector(resource.plural, query.get("fieldSelector"))
+        fields = field_selector(kind.plural, query.get("fieldSelector"))
 
         def matches(obj: Mapping[str, Any]) -> bool:
             in_ns = namespace is None or obj["metadata"].get("namespace") == namespace
@@ -299,73 +273,56 @@ class ApiServer:
         return matches
 
     async def _list_or_watch(
-        self, request: web.Request, resource: Resource, namespace: str | None
+        self, request: web.Request, kind: Kind, namespace: str | None
     ) -> web.StreamResponse:
         query = request.query
-        matches = self._predicate(resource, namespace, query)
+        matches = self._predicate(kind, namespace, query)
         if query.get("watch") in _TRUE:
-            return await self._watch(request, resource, matches)
+            return await serve_watch(self.store, request, kind, matches)
         limit = _int_param(query, "limit")
         resource_version, after = _continuation(query.get("continue"))
-        matching = (
-            obj for obj in self.store.items(resource.plural, namespace, after) if matches(obj)
-        )
+        matching = (obj for obj in self.store.items(kind.key, namespace, after) if matches(obj))
         items = list(itertools.islice(matching, limit or None))
-        metadata = {"resourceVersion": resource_version or str(self.store.resource_version)}
+        listed = _list(kind, items, resource_version or str(self.store.resource_version))
         if limit and items and next(matching, None) is not None:
-            metadata["continue"] = _continue_token(metadata["resourceVersion"], items[-1])
-        return self._json(
-            {
-                "kind": f"{resource.kind}List",
-                "apiVersion": "v1",
-                "metadata": metadata,
-                "items": items,
-            }
-        )
+            listed["metadata"]["continue"] = _continue_token(
+                listed["metadata"]["resourceVersion"], items[-1]
+            )
+        if tables.wanted(request):
+            return _json(tables.table(kind, items, query, listed["metadata"]))
+        return _json(listed)
 
-    async def _watch(
-        self, request: web.Request, resource: Resource, matches: Predicate
-    ) -> web.StreamResponse:
-        rv_param = request.query.get("resourceVersion", "")
-        try:
-            since = int(rv_param or 0)
-            timeout = int(request.query.get("timeoutSeconds", _DEFAULT_WATCH_SECONDS))
-        except ValueError as exc:
-            raise ApiError(400, f"invalid watch parameter: {exc}") from exc
-        queue: asyncio.Queue[Change] = asyncio.Queue()
-        unsubscribe = self.store.subscribe(
-            lambda change: queue.put_nowait(change) if change.plural == resource.plural else None
-        )
-        response = web.StreamResponse(headers={"Content-Type": "application/json"})
-        try:
-            backlog: list[dict[str, Any]] = []
-            try:
-                if since == 0:
-                    items = self.store.items(resource.plural)
-                    backlog = [{"type": "ADDED", "object": o} for o in items if matches(o)]
-                else:
-                    changes = self.store.history_since(since)
-                    backlog = [e for c in changes if (e := _watch_event(c, matches))]
-            except ApiError as error:
-                backlog = [{"type": "ERROR", "object": error.status()}]
-            await response.prepare(request)
-            if request.get("drop_watch"):
-                return response
-            if request.get("watch_gone"):
-                backlog = [{"type": "ERROR", "object": gone(rv_param).status()}]
-            for event in backlog:
-                await _send(response, event)
-            if backlog and backlog[-1]["type"] == "ERROR":
-                return response
-            async with asyncio.timeout(timeout):
-                while True:
-                    if event := _watch_event(await queue.get(), matches):
-                        await _send(response, event)
-        except (TimeoutError, ConnectionResetError):
-            pass
-        finally:
-            unsubscribe()
-        return response
+
+def _json(obj: Any, status: int = 200) -> web.Response:
+    return web.json_response(obj, status=status)
+
+
+def _found(document: Any) -> Any:
+    if document is None:
+        raise ApiError(404, "the server could not find the requested resource")
+    return document
+
+
+def _list(kind: Kind, items: list[Obj], resource_version: str) -> dict[str, Any]:
+    return {
+        "kind": f"{kind.kind}List",
+        "apiVersion": kind.api_version,
+        "metadata": {"resourceVersion": resource_version},
+        "items": items,
+    }
+
+
+def _verb(request: web.Request, name: str | None) -> str:
+    method = request.method
+    if method == "GET":
+        if request.query.get("watch") in _TRUE:
+            return "watch"
+        return "get" if name is not None else "list"
+    if method == "DELETE" and name is None:
+        return "deletecollection"
+    return {"POST": "create", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}.get(
+        method, method.lower()
+    )
 
 
 def _int_param(query: Mapping[str, str], name: str) -> int:
@@ -399,18 +356,3 @@ def _continuation(token: str | None) -> tuple[str | None, tuple[str, str] | None
         return str(resource_version), (str(namespace), str(name))
     except (ValueError, TypeError, binascii.Error) as exc:
         raise ApiError(400, "continue key is not valid") from exc
-
-
-async def _send(response: web.StreamResponse, event: dict[str, Any]) -> None:
-    await response.write(json.dumps(event).encode() + b"\n")
-
-
-def _watch_event(change: Change, matches: Predicate) -> dict[str, Any] | None:
-    """The watch event a change produces for a filtered watch (None if invisible)."""
-    was = change.old is not None and matches(change.old)
-    if change.type == "DELETED":
-        return {"type": "DELETED", "object": change.object} if was else None
-    now = matches(change.object)
-    if now:
-        return {"type": "MODIFIED" if was else "ADDED", "object": change.object}
-    return {"type": "DELETED", "object": change.object} if was else None

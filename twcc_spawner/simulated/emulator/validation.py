@@ -1,4 +1,4 @@
-"""Schema validation of incoming objects with the OpenAPI schemas of ``kubernetes_validate``."""
+"""Validation of incoming objects: Kubernetes' schemas, then the rules of :mod:`.semantics`."""
 
 from __future__ import annotations
 
@@ -7,28 +7,29 @@ from typing import Any
 
 import jsonschema
 import referencing
-from kubernetes_validate import utils as kv
+import referencing.jsonschema
 
-from .errors import ApiError
+from . import schema, semantics
+from .errors import invalid
+from .kinds import Kind
+from .schema import KUBERNETES_VERSION
 
-#: Kubernetes version whose schemas are used and which ``/version`` reports.
-KUBERNETES_VERSION = "1.31"
-
-
-@functools.cache
-def _schema_version() -> str:
-    return [v for v in kv.all_versions() if kv.major_minor(v) <= KUBERNETES_VERSION][-1]
+__all__ = ["KUBERNETES_VERSION", "validate"]
 
 
 @functools.cache
-def _validator(kind: str) -> jsonschema.protocols.Validator:
-    folder = f"kubernetes-json-schema/v{_schema_version()}-local"
-    schema = kv.schema_contents(f"{folder}/{kind.lower()}-v1.json", KUBERNETES_VERSION)
-    definitions = kv.schema_contents(f"{folder}/_definitions.json", KUBERNETES_VERSION)
+def _validator(group: str, version: str, kind: str) -> jsonschema.protocols.Validator | None:
+    name = schema.definition_name(group, version, kind)
+    if name is None:
+        return None
+    document = {"$defs": schema.definitions()}
+    resource = referencing.jsonschema.DRAFT202012.create_resource(document)
     registry: referencing.Registry = referencing.Registry().with_resource(
-        "_definitions.json", referencing.Resource.from_contents(definitions)
+        "_definitions.json", resource
     )
-    return jsonschema.Draft202012Validator(schema, registry=registry)
+    return jsonschema.Draft202012Validator(
+        {"$ref": f"_definitions.json#/$defs/{name}"}, registry=registry
+    )
 
 
 def _field(error: jsonschema.ValidationError) -> str:
@@ -38,21 +39,13 @@ def _field(error: jsonschema.ValidationError) -> str:
     return field
 
 
-def validate(kind: str, obj: dict[str, Any]) -> None:
-    """Raise a 422 ``Invalid`` error listing every schema violation of ``obj``."""
-    name = obj.get("metadata", {}).get("name") or ""
+def validate(kind: Kind, obj: dict[str, Any], old: dict[str, Any] | None = None) -> None:
+    """Raise a 422 ``Invalid`` error listing every violation of ``obj`` (``old``: an update)."""
+    validator = _validator(kind.group, kind.version, kind.kind)
     causes = [
         {"reason": "FieldValueInvalid", "message": error.message, "field": _field(error)}
-        for error in _validator(kind).iter_errors(obj)
+        for error in (validator.iter_errors(obj) if validator else ())
     ]
-    if not name:
-        causes.append(
-            {"reason": "FieldValueRequired", "message": "Required value", "field": "metadata.name"}
-        )
+    causes += semantics.check(kind, obj, old)
     if causes:
-        summary = ", ".join(f"{c['field']}: {c['message']}" for c in causes)
-        raise ApiError(
-            422,
-            f'{kind} "{name}" is invalid: [{summary}]',
-            details={"name": name, "kind": kind, "causes": causes},
-        )
+        raise invalid(kind, obj.get("metadata", {}).get("name") or "", causes)
