@@ -6,6 +6,7 @@ Writes the results (JSON) and docs/benchmarks.md with its plot.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import tempfile
 from pathlib import Path
@@ -28,15 +29,25 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="a small smoke run")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results.json")
     parser.add_argument("--page", type=Path, default=ROOT / "docs" / "benchmarks.md")
+    parser.add_argument(
+        "--only",
+        default="",
+        help="re-run only these comma-separated sections (spawns, verdict, burst, queue, "
+        "memory, usable, half_warm) on top of --out's results",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="twcc-bench-") as tmp:
         kubeconfig = Path(tmp) / "kubeconfig"
         kubeconfig.write_text(KUBECONFIG)
         os.environ["KUBECONFIG"] = str(kubeconfig)
         from .report import write
-        from .run import run
+        from .run import SECTIONS, run
 
-        results = run(args.quick, Path(tmp))
+        only = tuple(filter(None, args.only.split(",")))
+        if unknown := set(only) - set(SECTIONS):
+            parser.error(f"unknown sections {sorted(unknown)}; choose from {', '.join(SECTIONS)}")
+        previous = json.loads(args.out.read_text()) if only and args.out.exists() else None
+        results = run(args.quick, Path(tmp), only, previous)
         write(results, args.out, args.page)
     print(f"wrote {args.out} and {args.page}")
 

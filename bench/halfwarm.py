@@ -27,12 +27,10 @@ from twcc_spawner.catalog import load_catalog
 from twcc_spawner.simulated.emulator import Emulator
 from twcc_spawner.simulated.emulator.emulator import ThreadedEmulator
 from twcc_spawner.simulated.emulator.twcc_images import catalog_registry
-from twcc_spawner.simulated.hub_settings import HubSettings
-from twcc_spawner.simulated.local_hub import LocalHub
 
 from .hub import VARIANTS
 from .stats import summary
-from .usable import RELEASE, Hub, kube_settings
+from .usable import RELEASE, Hub, variant_hub
 from .workload import SHIPPED_PROFILES
 
 GPU_NODES, CPU_NODES = 8, 40
@@ -153,18 +151,8 @@ def running_hub(
         initial = node_images(emulator)
         occupy_warm_nodes(emulator)
         # a cold start pulls several GB: JupyterHub must wait for it (z2jh's 300 s)
-        options: dict[str, Any] = {"spawner": {"start_timeout": START_TIMEOUT}}
-        if variant == "kube":
-            options = {
-                "spawner_class": "kubespawner.KubeSpawner",
-                "spawner": {**kube_settings(SHIPPED_PROFILES), "start_timeout": START_TIMEOUT},
-            }
-        settings = HubSettings.throwaway(workdir / "hub", SHIPPED_PROFILES, **options)
-        emulator.write_kubeconfig(settings.kubeconfig)
-        hub = LocalHub(settings, log_dir=settings.state_dir)
-        hub.start()
-        stack.callback(hub.stop)
-        yield Hub(variant, settings), emulator, initial
+        hub = variant_hub(stack, emulator, variant, workdir, start_timeout=START_TIMEOUT)
+        yield hub, emulator, initial
 
 
 def half_warm(rounds: int, workdir: Path, rate: float) -> dict[str, Any]:

@@ -179,6 +179,7 @@ def markdown(results: dict[str, Any], plot: str) -> str:
         "",
         f"Run {m['date']}{' (quick mode)' if results['config']['quick'] else ''} on "
         f"{m['cpu']}, {m['cores']} cores, {m['ram_gib']} GiB RAM, Python {m['python']}.",
+        *_reruns(results.get("rerun", {})),
         "",
         "| measure | TWCCSpawner | KubeSpawner | ratio |",
         "|---|---|---|---|",
@@ -222,6 +223,14 @@ def markdown(results: dict[str, Any], plot: str) -> str:
     lines += ["", "## Targets", "", "| target | met |", "|---|---|"]
     lines += [f"| {name} | {'yes' if ok else '**no**'} |" for name, ok in met.items()]
     return "\n".join(lines) + "\n" + NOTES
+
+
+def _reruns(rerun: dict[str, str]) -> list[str]:
+    """The sections re-run later (``python -m bench --only``), on the same machine."""
+    if not rerun:
+        return []
+    dates = ", ".join(f"`{name}` on {date}" for name, date in rerun.items())
+    return [f"Re-run since with `--only`, on the same machine: {dates}."]
 
 
 def _queue_rows(queue: dict[str, Any]) -> list[str]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -125,22 +126,50 @@ async def _memory(config: Config) -> dict[str, Any]:
     return results
 
 
-def run(quick: bool, tmp: Path) -> dict[str, Any]:
-    """All measurements; ``tmp`` holds the synthetic catalogs."""
-    config = QUICK if quick else Config(quick=False)
-    results: dict[str, Any] = {"machine": machine()}
-    results |= asyncio.run(_spawns_and_forms(config, tmp))
+def _sections(config: Config, tmp: Path) -> dict[str, Callable[[], dict[str, Any]]]:
+    """Each section of the results, by name, as a call that measures it."""
     profiles = workload.SHIPPED_PROFILES
-    results["verdict"] = asyncio.run(
-        verdict_time(list(config.verdict_nodes), 50, profiles, config.verdict_rounds)
-    )
-    results["burst"] = {v: asyncio.run(_burst(config, v, tmp)) for v in VARIANTS}
-    results["queue"] = asyncio.run(_queue(config, tmp))
-    results["memory"] = asyncio.run(_memory(config))
-    results["usable"] = time_to_usable(config.usable_rounds, tmp / "usable")
-    results["half_warm"] = half_warm(
-        config.half_warm_rounds, tmp / "half-warm", config.half_warm_rate
-    )
+    return {
+        "spawns": lambda: asyncio.run(_spawns_and_forms(config, tmp)),
+        "verdict": lambda: {
+            "verdict": asyncio.run(
+                verdict_time(list(config.verdict_nodes), 50, profiles, config.verdict_rounds)
+            )
+        },
+        "burst": lambda: {"burst": {v: asyncio.run(_burst(config, v, tmp)) for v in VARIANTS}},
+        "queue": lambda: {"queue": asyncio.run(_queue(config, tmp))},
+        "memory": lambda: {"memory": asyncio.run(_memory(config))},
+        "usable": lambda: {"usable": time_to_usable(config.usable_rounds, tmp / "usable")},
+        "half_warm": lambda: {
+            "half_warm": half_warm(
+                config.half_warm_rounds, tmp / "half-warm", config.half_warm_rate
+            )
+        },
+    }
+
+
+#: The sections ``--only`` may name.
+SECTIONS = tuple(_sections(Config(quick=False), Path()))
+
+
+def run(
+    quick: bool, tmp: Path, only: tuple[str, ...] = (), previous: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """All measurements (or, with ``only``, those sections, on top of ``previous``);
+    ``tmp`` holds the synthetic catalogs."""
+    config = QUICK if quick else Config(quick=False)
+    sections = _sections(config, tmp)
+    if only:
+        if previous is None or previous["config"]["quick"] != quick:
+            raise SystemExit("--only re-runs sections of a previous run of the same mode")
+        results = {**previous, "rerun": {**previous.get("rerun", {})}}
+        for name in only:
+            results |= sections[name]()
+            results["rerun"][name] = machine()["date"]
+        return results
+    results: dict[str, Any] = {"machine": machine()}
+    for measure in sections.values():
+        results |= measure()
     results["config"] = {
         **asdict(config),
         "spawn_cluster": config.spawn_cluster,

@@ -27,6 +27,7 @@ import requests
 
 from twcc_spawner.catalog import load_catalog
 from twcc_spawner.simulated.emulator import Emulator
+from twcc_spawner.simulated.emulator.emulator import ThreadedEmulator
 from twcc_spawner.simulated.hub_settings import HubSettings
 from twcc_spawner.simulated.local_hub import LocalHub
 
@@ -79,6 +80,26 @@ class Hub:
         )
 
 
+def variant_hub(
+    stack: ExitStack, emulator: ThreadedEmulator, variant: str, workdir: Path, **spawner: Any
+) -> Hub:
+    """The proxy and the hub of ``variant`` on ``emulator`` (with ``spawner`` settings on
+    top of the variant's), stopped when ``stack`` closes."""
+    if variant == "kube":
+        options: dict[str, Any] = {
+            "spawner_class": "kubespawner.KubeSpawner",
+            "spawner": {**kube_settings(SHIPPED_PROFILES), **spawner},
+        }
+    else:
+        options = {"spawner": spawner} if spawner else {}
+    settings = HubSettings.throwaway(workdir / "hub", SHIPPED_PROFILES, **options)
+    emulator.write_kubeconfig(settings.kubeconfig)
+    hub = LocalHub(settings, log_dir=settings.state_dir)
+    hub.start()
+    stack.callback(hub.stop)
+    return Hub(variant, settings)
+
+
 @contextmanager
 def running_hub(variant: str, workdir: Path) -> Iterator[Hub]:
     """The emulator, the proxy and the hub of ``variant``, stopped on exit."""
@@ -86,18 +107,7 @@ def running_hub(variant: str, workdir: Path) -> Iterator[Hub]:
         emulator = stack.enter_context(
             Emulator.in_thread(workdir=workdir / "emulator", image_pull_rate=FAST_PULLS)
         )
-        options: dict[str, Any] = {}
-        if variant == "kube":
-            options = {
-                "spawner_class": "kubespawner.KubeSpawner",
-                "spawner": kube_settings(SHIPPED_PROFILES),
-            }
-        settings = HubSettings.throwaway(workdir / "hub", SHIPPED_PROFILES, **options)
-        emulator.write_kubeconfig(settings.kubeconfig)
-        hub = LocalHub(settings, log_dir=settings.state_dir)
-        hub.start()
-        stack.callback(hub.stop)
-        yield Hub(variant, settings)
+        yield variant_hub(stack, emulator, variant, workdir)
 
 
 def time_to_usable(rounds: int, workdir: Path) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from twcc_spawner.catalog import Catalog, Release, Size, load_catalog
 from twcc_spawner.form import render_form
 from twcc_spawner.profiles import Queued, build_profile_list
 from twcc_spawner.queue.model import QueueStatus
-from twcc_spawner.queue.text import queue_text
+from twcc_spawner.queue.text import lost_place_text, queue_text
 
 
 @pytest.fixture
@@ -92,3 +92,25 @@ def test_a_busy_size_can_be_picked_to_join_and_one_too_large_stays_disabled(
     assert matrix["21.11"]["c.xsuper"] == {"queue": busy(locale)(None, catalog.sizes[1]).text}
     assert matrix["21.11"]["c.4xsuper"] == too_large
     assert json.dumps(join) in form
+
+
+@pytest.mark.parametrize(
+    "locale, text",
+    [
+        ("en", "The hub restarted while you waited in line for 8 GPUs (since 09:41 UTC)"),
+        ("zh-TW", "您自 09:41 UTC 起排隊等待 8 個 GPU 時，Hub 重新啟動"),
+    ],
+)
+def test_the_form_tells_a_place_lost_by_a_hub_restart(
+    catalog: Catalog, locale: str, text: str
+) -> None:
+    record = {"size": "c.4xsuper", "gpus": 8, "since": "2026-12-01T09:41:07Z"}
+    notice = lost_place_text(locale, record)
+    assert notice.startswith(text)
+    html = render_form(
+        build_profile_list(catalog, frozenset(), None, locale), locale, notice=notice
+    )
+    assert f'<p class="alert alert-info" role="status" id="twcc-notice">{notice}</p>' in html
+    assert "twcc-notice" not in render_form(
+        build_profile_list(catalog, frozenset(), None, locale), locale
+    )

@@ -67,8 +67,9 @@ def render_form(
     locale: str,
     simulated: bool = False,
     image: ImageField = NO_IMAGE_FIELD,
+    notice: str | None = None,
 ) -> str:
-    """The form's HTML for JupyterHub's spawn page."""
+    """The form's HTML for JupyterHub's spawn page; ``notice``: a message above it."""
     return (
         _environment()
         .get_template("form.html")
@@ -77,6 +78,7 @@ def render_form(
             locale=locale,
             simulated=simulated,
             image=image,
+            notice=notice,
             matrix=availability_matrix(profile_list),
             checked=checked_size(profile_list),
             t=functools.partial(translate, locale),

@@ -52,6 +52,10 @@ MESSAGES: Mapping[str, Mapping[str, str]] = {
             "No {gpus}-GPU slot came free within {minutes} min, so the wait ended. "
             "Please try again later, or pick fewer GPUs."
         ),
+        "queue.lost": (
+            "The hub restarted while you waited in line for {gpus} GPUs (since {time} UTC), "
+            "so your place was lost. Please start again to rejoin the queue."
+        ),
         "home.running": "Running",
         "spawn.heading": "Server Options",
     },
@@ -94,6 +98,10 @@ MESSAGES: Mapping[str, Mapping[str, str]] = {
         "queue.timeout": (
             "{minutes} 分鐘內沒有空出 {gpus}-GPU 位置，因此已結束等待。"
             "請稍後再試，或選擇較少的 GPU。"
+        ),
+        "queue.lost": (
+            "您自 {time} UTC 起排隊等待 {gpus} 個 GPU 時，Hub 重新啟動，"
+            "您的排隊位置已失效。請重新啟動以再次加入排隊。"
         ),
         "home.running": "執行中",
         "spawn.heading": "伺服器選項",

@@ -46,6 +46,7 @@ from .profiles import (
 )
 from .progress import container_running, merge, start_script_steps
 from .queue.spawner_mixin import GpuQueueing
+from .queue.text import lost_place_text
 from .refusal import SpawnRefusal
 from .security import (
     CONTAINER_SECURITY_CONTEXT,
@@ -483,6 +484,7 @@ class TWCCSpawner(GpuQueueing, GpuPreflight, ImagePlacement, ApiRetry, KubeSpawn
             spawner.locale,
             spawner.cluster_is_simulated(),
             ImageField(tuple(spawner.allowed_images), preselected and preselected.image),
+            lost_place_text(spawner.locale, spawner.queue_lost) if spawner.queue_lost else None,
         )
 
     @default("options_from_form")
@@ -504,6 +506,7 @@ class TWCCSpawner(GpuQueueing, GpuPreflight, ImagePlacement, ApiRetry, KubeSpawn
         """
         self.selection = None
         self.preferred_image_nodes = ()
+        self.queue_forget_lost()
         self.preflight_begin()
         try:
             self.selection = self.resolve_selection(self.user_options)

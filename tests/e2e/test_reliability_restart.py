@@ -10,6 +10,7 @@ had not finished (no server address recorded).
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -29,6 +30,7 @@ from twcc_spawner.simulated.emulator.store import Change
 from twcc_spawner.simulated.local_hub import LocalHub
 
 from .conftest import Cluster, HubApi, eventually, v100_cluster
+from .reliability import browser_login
 
 pytestmark = [
     pytest.mark.e2e,
@@ -93,6 +95,17 @@ def recorded_address(state_dir: Path) -> str | None:
             " WHERE users.name = 'alice' AND spawners.name = ''"
         ).fetchone()
     return None if row is None else row[0]
+
+
+def saved_state(state_dir: Path) -> dict:
+    """The spawner state the hub's database holds for alice's default server."""
+    database = f"file:{state_dir / 'jupyterhub.sqlite'}?mode=ro"
+    with sqlite3.connect(database, uri=True) as db:
+        row = db.execute(
+            "SELECT spawners.state FROM spawners JOIN users ON spawners.user_id = users.id"
+            " WHERE users.name = 'alice' AND spawners.name = ''"
+        ).fetchone()
+    return json.loads(row[0]) if row and row[0] else {}
 
 
 def restart(hub: LocalHub) -> int:
@@ -178,4 +191,32 @@ def test_a_spawn_cut_before_its_pod_exists_is_shown_stopped(
     assert k8s.created == [] and k8s.pods() == {}
     spawn_full_node_again(api, k8s)
     assert k8s.created == [POD]
+    assert server_errors_since(hub, offset) == []
+
+
+@pytest.mark.parametrize("cluster", [TWO_GPU_NODE], indirect=True)
+def test_a_wait_in_line_ended_by_a_hub_restart_is_told_on_the_form(
+    hub: LocalHub, api: HubApi, k8s: Cluster
+) -> None:
+    api.create_user("holder")
+    assert api.start("holder", **FULL_NODE).status_code in (201, 202)
+    api.wait_ready("holder", timeout=120)
+    with spawn_in_background(api):  # no GPU is free: alice waits in line
+        eventually(lambda: saved_state(hub.settings.state_dir).get("twcc_queued"), 120, "queued")
+        stop_hub(hub, signal.SIGTERM)
+    assert saved_state(hub.settings.state_dir)["twcc_queued"]["gpus"] == 2
+
+    offset = restart(hub)
+    session = browser_login(hub.settings.url, "alice", hub.settings.password)
+    form = session.get(f"{hub.settings.url}/hub/spawn", timeout=60)
+    assert form.status_code == 200
+    assert "The hub restarted while you waited in line for 2 GPUs" in form.text
+    assert api.servers("alice") == {}
+
+    assert api.stop("holder").status_code in (202, 204)
+    eventually(lambda: k8s.pods() == {}, 60, "the holder's pod deleted")
+    spawn_full_node_again(api, k8s)  # a new start forgets the lost place
+    assert "twcc_queued" not in saved_state(hub.settings.state_dir)
+    form = session.get(f"{hub.settings.url}/hub/spawn", timeout=60)
+    assert "The hub restarted" not in form.text
     assert server_errors_since(hub, offset) == []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from typing import Any
 
 import pytest
 from kubernetes_asyncio import client, watch
@@ -20,24 +21,33 @@ async def _config_map(api: CoreV1Api, name: str, labels: dict[str, str] | None =
     return created.metadata.resource_version
 
 
+async def _replay(
+    list_fn: Any, selector: str, start: str, bookmarks: bool = False
+) -> list[dict[str, Any]]:
+    """The events a one-second watch of ``default`` from ``start`` replays."""
+    async with watch.Watch().stream(
+        list_fn,
+        "default",
+        label_selector=selector,
+        resource_version=start,
+        timeout_seconds=1,
+        allow_watch_bookmarks=bookmarks,
+    ) as stream:
+        return [event async for event in stream]
+
+
 async def test_watch_replays_history_and_times_out(api: CoreV1Api) -> None:
     start = await _config_map(api, "a", {"w": "1"})
     await _config_map(api, "b", {"w": "1"})
     await _config_map(api, "c")
     await api.patch_namespaced_config_map("b", "default", {"data": {"k": "v"}})
     await api.delete_namespaced_config_map("b", "default")
-    seen = []
-    async with watch.Watch().stream(
-        api.list_namespaced_config_map,
-        "default",
-        label_selector="w=1",
-        resource_version=start,
-        timeout_seconds=1,
-        allow_watch_bookmarks=True,
-    ) as stream:
-        async for event in stream:
-            seen.append((event["type"], event["raw_object"]["metadata"]["name"]))
-    assert seen == [("ADDED", "b"), ("MODIFIED", "b"), ("DELETED", "b")]
+    seen = await _replay(api.list_namespaced_config_map, "w=1", start, bookmarks=True)
+    assert [(e["type"], e["raw_object"]["metadata"]["name"]) for e in seen] == [
+        ("ADDED", "b"),
+        ("MODIFIED", "b"),
+        ("DELETED", "b"),
+    ]
 
 
 async def test_watch_streams_live_events(api: CoreV1Api) -> None:
@@ -115,15 +125,7 @@ async def test_replay_is_filtered_like_the_live_stream(api: CoreV1Api) -> None:
     other = pod_manifest("unlabelled")
     other["metadata"]["labels"] = {}
     await api.create_namespaced_pod("default", other)
-    seen = []
-    async with watch.Watch().stream(
-        api.list_namespaced_pod,
-        "default",
-        label_selector="app=test",
-        resource_version=start,
-        timeout_seconds=1,
-    ) as stream:
-        async for event in stream:
-            seen.append((event["raw_object"]["kind"], event["raw_object"]["metadata"]["name"]))
+    events = await _replay(api.list_namespaced_pod, "app=test", start)
+    seen = [(e["raw_object"]["kind"], e["raw_object"]["metadata"]["name"]) for e in events]
     assert seen and {name for _, name in seen} == {"near"}
     assert {kind for kind, _ in seen} == {"Pod"}

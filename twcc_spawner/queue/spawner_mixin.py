@@ -16,6 +16,7 @@ admission on.
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from traitlets import Bool, Dict, Float
@@ -29,6 +30,8 @@ from .text import queue_text
 
 #: Seconds between updates of a waiting spawn's estimate on its progress page.
 _REFRESH = 15.0
+#: The key of a waiting spawn's record in the spawner's saved state.
+_STATE_KEY = "twcc_queued"
 
 
 class GpuQueueing(Configurable):
@@ -42,7 +45,8 @@ class GpuQueueing(Configurable):
         instead of refusing ("Please try again in a few minutes"). The form says
         how many wait ahead and about how long; the progress page shows the place
         in line. Needs the capacity check (``preflight_enabled`` and the RBAC of
-        docs/preflight.md); a hub restart ends the waiting spawns.
+        docs/preflight.md). A hub restart ends the waiting spawns; the form then
+        tells each researcher that their place was lost (docs/queue.md).
         """,
     )
 
@@ -73,6 +77,45 @@ class GpuQueueing(Configurable):
 
     _hub_queue: ClassVar[HubQueue | None] = None
     _queue_admitted_at: float | None = None
+    #: While this spawn waits: its place's record in the hub's database (see get_state).
+    _queue_record: dict[str, Any] | None = None
+    #: A wait the hub's restart ended (read back from the database), for the form.
+    queue_lost: dict[str, Any] | None = None
+
+    # The hub keeps no queue across a restart. A waiting spawn's record is saved in
+    # the spawner's state, so after a restart the form can say that the place was lost.
+    # The restarted hub stops that server (its spawn never finished); the record stays
+    # in the state through that stop, until the next start (``queue_forget_lost``).
+
+    def get_state(self) -> dict[str, Any]:
+        parent: Any = super()
+        state = dict(parent.get_state())
+        record = self._queue_record or self.queue_lost
+        if record is not None:
+            state[_STATE_KEY] = record
+        return state
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        parent: Any = super()
+        parent.load_state(state)
+        self.queue_lost = state.get(_STATE_KEY)
+
+    def clear_state(self) -> None:
+        parent: Any = super()
+        parent.clear_state()
+        self._queue_record = None
+
+    def queue_forget_lost(self) -> None:
+        """A new start: the place lost in a restart is no longer news."""
+        self.queue_lost = None
+
+    def _save_queue_record(self, record: dict[str, Any] | None) -> None:
+        """Record (or forget) this spawn's wait in the hub's database at once."""
+        self._queue_record = record
+        self_: Any = self
+        if self_.orm_spawner is not None and self_.db is not None:
+            self_.orm_spawner.state = self.get_state()
+            self_.db.commit()
 
     def hub_queue(self) -> HubQueue:
         """The hub's one queue (made on first use, in this event loop)."""
@@ -134,6 +177,8 @@ class GpuQueueing(Configurable):
             future = queue.join(waiter, attempt)
         except QueueError as e:
             return None, Verdict("queue", False, str(e), 409)
+        joined = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        self._save_queue_record({"size": waiter.size, "gpus": waiter.gpus, "since": joined})
         shown = None
         try:
             while not future.done():
@@ -157,3 +202,9 @@ class GpuQueueing(Configurable):
             return None, Verdict("queue_timeout", False, message, 503)
         finally:
             queue.leave(key)
+            if asyncio.current_task().cancelling():  # type: ignore[union-attr]
+                # Stopped: JupyterHub saves the state as the stop leaves it. Or the hub
+                # is shutting down: the saved record tells the restarted hub.
+                self._queue_record = None
+            else:
+                self._save_queue_record(None)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from ..i18n import translate
 from .model import QueueStatus
 
@@ -19,3 +21,10 @@ def queue_text(locale: str, key: str, gpus: int, status: QueueStatus) -> str:
     if status.estimate is not None:
         text += translate(locale, "queue.about", minutes=max(1, round(status.estimate / 60)))
     return text
+
+
+def lost_place_text(locale: str, record: dict[str, Any]) -> str:
+    """The form's notice after a hub restart ended a wait (``record``: the saved wait)."""
+    since = str(record.get("since", ""))
+    time = since[11:16] if len(since) >= 16 else "?"  # HH:MM of the ISO UTC time
+    return translate(locale, "queue.lost", gpus=record.get("gpus", "?"), time=time)
