@@ -29,6 +29,7 @@ from kubernetes_asyncio import client
 from kubernetes_asyncio.client import ApiClient
 
 from twcc_spawner.catalog import load_catalog
+from twcc_spawner.quantity import parse_quantity
 from twcc_spawner.simulated.emulator import Emulator
 from twcc_spawner.simulated.emulator.twcc_images import catalog_registry, twcc_images
 from twcc_spawner.watchdog import container_failure
@@ -230,7 +231,9 @@ async def test_the_server_starts_and_its_kernel_is_the_images_python(
         (init,) = status["initContainerStatuses"]
         assert init["state"]["terminated"]["exitCode"] == 0
         log = emu.kubelet.pod_logs(stored(emu), {})
-        assert "SIMULATED: running under the twcc-spawner Kubernetes emulator" in log
+        (shm,) = [v for v in pod["spec"]["volumes"] if v["name"] == "twcc-dshm"]
+        shm_mib = int(parse_quantity(shm["emptyDir"]["sizeLimit"])) // 1024 // 1024
+        assert f"twcc-start: [3/4] /dev/shm: {shm_mib} MiB" in log  # df measured its tmpfs
         for step in ("[1/4] GPUs", "[2/4] driver", "[3/4] /dev/shm", "[4/4] CUDA: PyTorch"):
             assert f"twcc-start: {step}" in log
         print(f"\n{release}: server answering {ready:.1f}s after the pod was created; {log}")

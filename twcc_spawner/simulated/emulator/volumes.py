@@ -1,4 +1,11 @@
-"""Materialising pod volumes as local directories."""
+"""Materialising pod volumes as local directories.
+
+An emptyDir's directory is world-writable (mode 777), as the kubelet makes it; with
+the pod's ``fsGroup`` the emptyDir and PVC directories get that group
+(:func:`.security_context.apply_fs_group`), a PVC's as ``fsGroupChangePolicy`` says.
+A memory-backed emptyDir is mounted as a tmpfs when its container starts
+(:mod:`.sandbox`).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +14,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from .security_context import apply_fs_group, fs_group
 from .store import Obj, Store
 
 log = logging.getLogger(__name__)
@@ -29,6 +37,8 @@ def _volume_dir(volume: Obj, pod: Obj, store: Store, pod_root: Path, pvc_root: P
         return path
     path = pod_root / "volumes" / volume["name"]
     path.mkdir(parents=True, exist_ok=True)
+    if "emptyDir" in volume:
+        path.chmod(0o777)
     if source := volume.get("configMap"):
         config_map = store.find("configmaps", namespace, source.get("name", ""))
         data = {k: v.encode() for k, v in (config_map or {}).get("data", {}).items()}
@@ -65,4 +75,12 @@ def mount_volumes(
         empty_dir = volume.get("emptyDir") or {}
         if empty_dir.get("medium") == "Memory":
             memory[mount["mountPath"]] = empty_dir.get("sizeLimit")
+    group = fs_group(pod)
+    policy = (pod["spec"].get("securityContext") or {}).get("fsGroupChangePolicy")
+    for name, path in dirs.items():
+        volume = volumes.get(name, {"emptyDir": {}})
+        if group is not None and "persistentVolumeClaim" in volume:
+            apply_fs_group(path, group, policy)
+        elif group is not None and "emptyDir" in volume:
+            apply_fs_group(path, group)  # emptyDirs ignore the policy
     return mounts, memory
