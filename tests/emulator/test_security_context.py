@@ -202,3 +202,34 @@ async def test_a_kubelet_that_cannot_sandbox_refuses_to_start_containers(
     assert "it needs root" in terminated["message"]
     events = (await kubectl("get", "events", "-o", "json")).stdout
     assert "SIMULATED: cannot run the container" in events
+
+
+async def test_fs_group_is_applied_once_per_pod_not_to_what_a_container_made_later(
+    emu: Emulator, kubectl: Kubectl
+) -> None:
+    script = (
+        'cat "$1/from-init"; { echo more >> "$1/from-init"; } 2> /dev/null || echo denied; '
+        'touch "$1/mine" && stat -c "%u:%g %a" "$1/from-init" "$1/mine"'
+    )
+    manifest = _sh(
+        "later",
+        script,
+        "/shared",
+        securityContext={"fsGroup": 100},
+        volumes=[{"name": "shared", "emptyDir": {}}],
+    )
+    container = manifest["spec"]["containers"][0]
+    container["securityContext"] = {"runAsUser": 1000}
+    container["volumeMounts"] = [{"name": "shared", "mountPath": "/shared"}]
+    # the init container runs as the image's root: its file is root's, with fsGroup's group
+    manifest["spec"]["initContainers"] = [
+        {
+            "name": "init",
+            "image": "busybox",
+            "command": ["sh", "-c", 'echo init > "$0/from-init"', "/shared"],
+            "volumeMounts": [{"name": "shared", "mountPath": "/shared"}],
+        }
+    ]
+    phase, log = await _run(emu, kubectl, manifest)
+    assert phase == "Succeeded", log
+    assert log.splitlines() == ["init", "denied", "0:100 644", "1000:100 644"]

@@ -117,6 +117,7 @@ class _Runtime:
     writing: set[Path] = field(default_factory=set)  # logs still being written
     reported: set[tuple[str, str]] = field(default_factory=set)  # warnings recorded
     gpus: list[int] = field(default_factory=list)  # the node's GPUs granted to the pod
+    set_up: set[str] = field(default_factory=set)  # volumes given the pod's fsGroup
 
 
 def _spec_key(kind: str) -> tuple[str, str]:
@@ -630,7 +631,8 @@ class Kubelet(Controller):
     ) -> _Launch:
         """Mount the container's volumes; its argv, env and working directory, made local."""
         root = runtime.root
-        mounts, memory = mount_volumes(pod, container, self.store, root, self.workdir / "pvcs")
+        pvcs = self.workdir / "pvcs"
+        mounts, memory = mount_volumes(pod, container, self.store, root, pvcs, runtime.set_up)
         termination_log.write_text("")
         termination_log.chmod(0o666)  # as the kubelet makes it: any container user writes it
         image_root = self.images.root(container.get("image", ""), self.workdir / "images")
