@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import stat
 from pathlib import Path
 from typing import Any
@@ -12,9 +13,11 @@ from twcc_spawner.simulated.emulator.sandbox import (
     SHM,
     Cover,
     Tmpfs,
+    check_executable,
     covers,
     plan,
     script,
+    unavailable,
 )
 from twcc_spawner.simulated.emulator.security_context import (
     RUNTIME_SHM_BYTES,
@@ -173,3 +176,23 @@ def test_the_script_drops_to_the_user_last() -> None:
         .splitlines()[-1]
         .endswith('setpriv --reuid=0 --regid=0 --clear-groups -- "$@"')
     )
+
+
+def test_a_kubelet_that_is_not_root_says_why_it_cannot_run_containers(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert unavailable() is None  # the test machine runs the emulator as root
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    reason = unavailable()
+    assert reason is not None and "runs as uid 1000" in reason and "needs root" in reason
+
+
+def test_a_missing_command_is_a_start_error(tmp_path: Path) -> None:
+    (tmp_path / "tool").write_text("#!/bin/sh\n")
+    (tmp_path / "tool").chmod(0o755)
+    check_executable("sh", "/usr/bin:/bin", "/")
+    check_executable("./tool", "", str(tmp_path))
+    with pytest.raises(FileNotFoundError, match="jupyterhub-singleuser"):
+        check_executable("/nonexistent/jupyterhub-singleuser", "/usr/bin", "/")
+    with pytest.raises(FileNotFoundError):
+        check_executable("no-such-tool", str(tmp_path), "/")
