@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 
 import pytest
 from aiohttp import ClientSession
@@ -17,6 +18,7 @@ from kernels import run_in_kernel
 from twcc_spawner.quantity import parse_quantity
 
 from .conftest import Cluster, HubApi
+from .test_spawn_failures import failed_spawn
 
 pytestmark = pytest.mark.e2e
 
@@ -67,3 +69,20 @@ def test_21_11_with_2_gpus_runs_its_kernel_as_the_charts_uid_and_fs_gid(
     (mount,) = [m for m in notebook["volumeMounts"] if m["mountPath"] == "/dev/shm"]
     (shm,) = [v for v in pod["spec"]["volumes"] if v["name"] == mount["name"]]
     assert probe["shm"] == int(parse_quantity(shm["emptyDir"]["sizeLimit"]))
+
+
+@pytest.mark.spawner(uid=1000)
+def test_without_fs_gid_the_spawn_fails_saying_the_home_is_not_writable(
+    api: HubApi, k8s: Cluster
+) -> None:
+    message = failed_spawn(api, k8s, release="21.11", gpus=2)
+    # the emulator shows HOME (/home/alice) as the local directory of alice's PVC
+    match = re.fullmatch(r"(.*directory )(\S+)( is not.*)", message)
+    assert match, message
+    head, home, tail = match.groups()
+    assert head == "The main container 'notebook' exited with code 1: The home directory "
+    assert home.endswith("/pvcs/default/claim-alice")
+    assert tail == (
+        " is not writable by uid 1000 (groups 0): the pod's fsGroup (KubeSpawner's fs_gid) "
+        "must be a group that may write it"
+    )

@@ -226,6 +226,8 @@ case " $* " in
     *) [ "$(id -u)" = 0 ] && set -- "$@" --ServerApp.allow_root=True ;;
 esac
 mkdir -p "$HOME" && cd "$HOME" || fail "cannot use $HOME as the home directory"
+[ -w "$HOME" ] ||
+    fail "The home directory $HOME is not writable by uid $(id -u) (groups $(id -G | sed 's/ /, /g')): the pod's fsGroup (KubeSpawner's fs_gid) must be a group that may write it"
 wait_cuda
 say "checks and set-up took $(($(date +%s) - started))s; starting the Jupyter server"
 exec "$@"
