@@ -25,7 +25,9 @@ kubelet cannot, and the kubelet then refuses to start containers (StartError).
 Deviations: a memory-backed emptyDir is a fresh tmpfs for each run of each container
 (on a node it lives as long as the pod, shared by its containers); the rest of the
 host's file system stays visible (read-write where host permissions allow, as for
-``/tmp``); capabilities are not dropped.
+``/tmp``); capabilities are not dropped; a command is looked for on the host, as
+root, so a missing one is a start error but one the user may not execute fails when
+it runs; only the topmost closed directory above a needed path is covered.
 """
 
 from __future__ import annotations
@@ -171,7 +173,7 @@ def script(plan: Plan) -> str:
         for path, _ in cover.keep:
             lines += [f"{mkdir} {SHM}/{staged}", f"{mount} --bind {_q(path)} {SHM}/{staged}"]
             staged += 1
-        lines.append(f"{mount} -t tmpfs -o size=1m,mode=755 twcc-cover {_q(cover.directory)}")
+        lines.append(f"{mount} -t tmpfs -o mode=755 twcc-cover {_q(cover.directory)}")
         for index, (path, readonly) in enumerate(cover.keep, first):
             lines += [f"{mkdir} -p {_q(path)}", f"{mount} --move {SHM}/{index} {_q(path)}"]
             if readonly:
