@@ -96,7 +96,7 @@ def _inside(path: str, directory: str) -> bool:
 
 
 def covers(needed: Mapping[str, bool], closed: Callable[[Path], bool] = is_closed) -> list[Cover]:
-    """The covers that let another user reach each ``needed`` path (→ read-only).
+    """The covers that let another user reach each ``needed`` path (path → read-only).
 
     A path is kept at the topmost closed directory above it; a needed path inside
     another kept there is reached through that one.
