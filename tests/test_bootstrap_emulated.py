@@ -15,20 +15,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import time
-import uuid
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
 import jupyterhub
 import pytest
-from aiohttp import ClientSession, WSMsgType, web
+from aiohttp import ClientSession, web
+from kernels import run_in_kernel
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client import ApiClient
 
 from twcc_spawner.catalog import load_catalog
+from twcc_spawner.quantity import parse_quantity
 from twcc_spawner.simulated.emulator import Emulator
 from twcc_spawner.simulated.emulator.twcc_images import catalog_registry, twcc_images
 from twcc_spawner.watchdog import container_failure
@@ -153,45 +153,6 @@ async def answer(session: ClientSession, url: str) -> Any:
             await asyncio.sleep(0.1)
 
 
-async def run_in_kernel(session: ClientSession, base: str, code: str) -> str:
-    """Start a kernel through the REST API, run ``code``, return its stdout."""
-    async with session.post(f"{base}api/kernels", json={}) as response:
-        assert response.status == 201, await response.text()
-        kernel = await response.json()
-    msg_id = uuid.uuid4().hex
-    request = {
-        "header": {
-            "msg_id": msg_id,
-            "msg_type": "execute_request",
-            "username": "alice",
-            "session": uuid.uuid4().hex,
-            "date": "",
-            "version": "5.3",
-        },
-        "parent_header": {},
-        "metadata": {},
-        "content": {"code": code, "silent": False, "store_history": False},
-        "channel": "shell",
-        "buffers": [],
-    }
-    output = []
-    ws_url = f"{base.replace('http', 'ws', 1)}api/kernels/{kernel['id']}/channels"
-    async with session.ws_connect(ws_url) as ws:
-        await ws.send_json(request)
-        async for message in ws:
-            assert message.type == WSMsgType.TEXT
-            reply = json.loads(message.data)
-            if reply["parent_header"].get("msg_id") != msg_id:
-                continue
-            if reply["msg_type"] == "stream":
-                output.append(reply["content"]["text"])
-            elif reply["msg_type"] == "error":
-                pytest.fail("\n".join(reply["content"]["traceback"]))
-            elif reply["msg_type"] == "status" and reply["content"]["execution_state"] == "idle":
-                break
-    return "".join(output)
-
-
 @pytest.mark.parametrize(
     "release, pytorch",
     [("18.08", "0.4.1"), ("22.02", "1.11.0a0+17540c5")],
@@ -230,7 +191,9 @@ async def test_the_server_starts_and_its_kernel_is_the_images_python(
         (init,) = status["initContainerStatuses"]
         assert init["state"]["terminated"]["exitCode"] == 0
         log = emu.kubelet.pod_logs(stored(emu), {})
-        assert "SIMULATED: running under the twcc-spawner Kubernetes emulator" in log
+        (shm,) = [v for v in pod["spec"]["volumes"] if v["name"] == "twcc-dshm"]
+        shm_mib = int(parse_quantity(shm["emptyDir"]["sizeLimit"])) // 1024 // 1024
+        assert f"twcc-start: [3/4] /dev/shm: {shm_mib} MiB" in log  # df measured its tmpfs
         for step in ("[1/4] GPUs", "[2/4] driver", "[3/4] /dev/shm", "[4/4] CUDA: PyTorch"):
             assert f"twcc-start: {step}" in log
         print(f"\n{release}: server answering {ready:.1f}s after the pod was created; {log}")

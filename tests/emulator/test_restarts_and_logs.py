@@ -10,7 +10,7 @@ import pytest
 
 from twcc_spawner.simulated.emulator import Emulator
 
-from .conftest import Kubectl, pod_manifest
+from .conftest import Kubectl, eventually, pod_manifest
 from .test_references import create, events
 
 # Counts its runs in an emptyDir (which outlives restarts) and prints it; fails twice.
@@ -66,6 +66,8 @@ async def test_a_failing_container_is_restarted_with_back_off(
     last = status["lastState"]["terminated"]
     assert (last["exitCode"], last["reason"]) == (1, "Error")
     assert _pod(emu, "crash")["status"]["phase"] == "Running"
+    # running is reported once the process is started, before its first line
+    await eventually(lambda: emu.kubelet.pod_logs(_pod(emu, "crash"), {}))
     current = await kubectl("logs", "crash")
     previous = await kubectl("logs", "crash", "--previous")
     assert (current.stdout, previous.stdout) == ("run 2\n", "run 1\n")

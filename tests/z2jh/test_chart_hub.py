@@ -117,11 +117,8 @@ def test_the_charts_hub_logs_in_spawns_and_proxies_a_gpu_server(
                     "oauth_callback_url": f"http://127.0.0.1:{port}/hub/oauth_callback",
                     **provider.endpoints(),
                 },
-                "TWCCSpawner": {
-                    "image_registry": MIRROR,
-                    # the emulator's kubelet runs servers as root on this machine
-                    "args": ["--ServerApp.allow_root=True"],
-                },
+                # the chart's singleuser uid 1000 and fsGid 100 apply as they are
+                "TWCCSpawner": {"image_registry": MIRROR},
             }
         }
     }

@@ -19,9 +19,6 @@
 #
 # A failed step prints why, writes the same single line to $TWCC_TERMINATION_LOG (the
 # container's terminationMessagePath) and exits 1; the spawner shows that line.
-#
-# Simulation only (set by the twcc-spawner Kubernetes emulator, never in production):
-#   KUBE_EMULATOR_SHM_KIB   the size of /dev/shm, which the emulator cannot mount as tmpfs.
 
 started=$(date +%s)
 
@@ -109,11 +106,7 @@ check_driver() {
 
 check_shm() {
     need=$(kib "$TWCC_SHM_SIZE") || fail "TWCC_SHM_SIZE is not a quantity: $TWCC_SHM_SIZE"
-    if [ -n "${KUBE_EMULATOR_SHM_KIB:-}" ]; then
-        have=$KUBE_EMULATOR_SHM_KIB
-    else
-        have=$(df -Pk /dev/shm 2> /dev/null | awk 'NR == 2 { print $2 }')
-    fi
+    have=$(df -Pk /dev/shm 2> /dev/null | awk 'NR == 2 { print $2 }')
     if [ -z "$have" ] || [ "$have" -lt "$need" ]; then
         fail "/dev/shm is $((${have:-0} / 1024)) MiB but $TWCC_SELECTION needs $TWCC_SHM_SIZE (PyTorch DataLoader workers use it)"
     fi
@@ -188,8 +181,6 @@ prepare_server_env() {
 }
 
 say "starting ${TWCC_SELECTION:-a server} (${JUPYTER_IMAGE:-image unknown}), strategy ${TWCC_SERVER_STRATEGY:-unset}"
-[ -n "${KUBE_EMULATOR_SHM_KIB:-}" ] &&
-    say "SIMULATED: running under the twcc-spawner Kubernetes emulator (KUBE_EMULATOR_SHM_KIB stands for the size of /dev/shm)"
 
 cuda_pid=""
 if [ "${TWCC_PREFLIGHT:-1}" = 1 ]; then
@@ -235,6 +226,8 @@ case " $* " in
     *) [ "$(id -u)" = 0 ] && set -- "$@" --ServerApp.allow_root=True ;;
 esac
 mkdir -p "$HOME" && cd "$HOME" || fail "cannot use $HOME as the home directory"
+[ -w "$HOME" ] ||
+    fail "The home directory $HOME is not writable by uid $(id -u) (groups $(id -G | sed 's/ /, /g')): the pod's fsGroup (KubeSpawner's fs_gid) must be a group that may write it"
 wait_cuda
 say "checks and set-up took $(($(date +%s) - started))s; starting the Jupyter server"
 exec "$@"

@@ -52,6 +52,7 @@ class SimulatedImages:
             cache.mkdir(parents=True, exist_ok=True)
             staging = Path(tempfile.mkdtemp(dir=cache, prefix=".building-"))
             builder(staging)
+            staging.chmod(0o755)  # as an image's /: root's, open to every user
             staging.rename(path)
             log.info("SIMULATED: image %s is the local root %s", image, path)
         self.roots[image] = path

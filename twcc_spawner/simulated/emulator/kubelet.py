@@ -22,10 +22,10 @@ lost) has its processes killed at once.
 
 Images map to local roots (:mod:`.images`; by default the TWCC stand-ins of
 :mod:`.twcc_images`): container paths under a root, a volume mount or the
-termination-message path are rewritten to local ones. Every container also gets
-``KUBE_EMULATOR_SHM_KIB``, the size in KiB of the memory volume mounted at
-``/dev/shm`` (65536, a container runtime's default, without one): the local
-directory standing in for it is not a tmpfs of that size.
+termination-message path are rewritten to local ones. Each container runs in its
+own mount namespace as its ``securityContext``'s user, with its memory-backed
+emptyDirs and ``/dev/shm`` as tmpfs of their sizes (:mod:`.sandbox`); a kubelet
+that cannot do that (not root) refuses to start containers, with a StartError.
 """
 
 from __future__ import annotations
@@ -43,8 +43,7 @@ from pathlib import Path
 
 import aiohttp
 
-from ...quantity import parse_quantity
-from . import image_store, nvidia_smi
+from . import image_store, nvidia_smi, sandbox
 from .container_logs import capture, log_path, plain_text
 from .controller import Controller
 from .environment import container_env, expand, service_env
@@ -54,6 +53,7 @@ from .images import SimulatedImages, path_table, rewrite_paths
 from .podnet import PodIPs
 from .references import config_error, mount_failures
 from .scheduling import TERMINATED, gpu_count, set_condition
+from .security_context import fs_group, memory_volume_size, process_identity
 from .store import Key, Obj, Store, key_of, now
 from .twcc_images import twcc_images, twcc_registry
 from .volumes import mount_volumes
@@ -64,7 +64,6 @@ COMPONENT = "kubelet"
 _PROBE_INTERVAL = 0.1
 _RESYNC = 0.2  # how often a missing reference or image is looked for again
 _MESSAGE_LIMIT = 4096
-_DEFAULT_SHM_KIB = 64 * 1024
 _TERMINATION_MESSAGE_PATH = "/dev/termination-log"
 GPU = "nvidia.com/gpu"
 _CAPTURE_DRAIN = 1.0  # seconds to finish copying a process's output after it exited
@@ -88,6 +87,7 @@ class _Launch:
     argv: list[str]
     env: dict[str, str]
     cwd: str
+    plan: sandbox.Plan
 
 
 @dataclass(frozen=True)
@@ -117,6 +117,7 @@ class _Runtime:
     writing: set[Path] = field(default_factory=set)  # logs still being written
     reported: set[tuple[str, str]] = field(default_factory=set)  # warnings recorded
     gpus: list[int] = field(default_factory=list)  # the node's GPUs granted to the pod
+    set_up: set[str] = field(default_factory=set)  # volumes given the pod's fsGroup
 
 
 def _spec_key(kind: str) -> tuple[str, str]:
@@ -192,6 +193,10 @@ class Kubelet(Controller):
         self._pull_locks: dict[str, asyncio.Lock] = {}
         self._gpus_in_use: dict[str, set[int]] = {}
         self.api_address = ("127.0.0.1", 443)  # the emulator's API server, once it listens
+        self.cannot_sandbox = sandbox.unavailable()
+        self._shared = [workdir / part for part in ("pods", "pvcs", "images")]
+        for path in self._shared:
+            path.mkdir(parents=True, exist_ok=True)
 
     def pod_root(self, pod: Obj) -> Path:
         """The local directory holding a pod's files (logs, bin, volumes)."""
@@ -540,6 +545,8 @@ class Kubelet(Controller):
             launch = self._prepare(runtime, pod, container, termination_log)
             if not launch.argv:
                 raise OSError("SIMULATED: no command or args given; image entrypoint unknown")
+            if self.cannot_sandbox:
+                raise OSError(f"SIMULATED: cannot run the container: {self.cannot_sandbox}")
             path = log_path(runtime.root, name, run)
             await self._exec(runtime, launch, path)
         except OSError as exc:
@@ -624,8 +631,10 @@ class Kubelet(Controller):
     ) -> _Launch:
         """Mount the container's volumes; its argv, env and working directory, made local."""
         root = runtime.root
-        mounts, memory = mount_volumes(pod, container, self.store, root, self.workdir / "pvcs")
+        pvcs = self.workdir / "pvcs"
+        mounts, memory = mount_volumes(pod, container, self.store, root, pvcs, runtime.set_up)
         termination_log.write_text("")
+        termination_log.chmod(0o666)  # as the kubelet makes it: any container user writes it
         image_root = self.images.root(container.get("image", ""), self.workdir / "images")
         message_path = container.get("terminationMessagePath", _TERMINATION_MESSAGE_PATH)
         table = path_table(mounts, image_root, {message_path: str(termination_log)})
@@ -634,8 +643,6 @@ class Kubelet(Controller):
             return rewrite_paths(value.replace("0.0.0.0", runtime.ip), table)
 
         own_env = container_env(pod, container, self.store, runtime.ip)
-        shm = memory.get("/dev/shm")
-        shm_kib = int(parse_quantity(shm) / 1024) if shm else _DEFAULT_SHM_KIB
         env = {
             **os.environ,
             **service_env(self.store, pod, self.api_address),
@@ -648,7 +655,6 @@ class Kubelet(Controller):
             HOSTNAME=pod["metadata"]["name"],
             KUBE_EMULATOR_MOUNTS=json.dumps(mounts),
             KUBE_EMULATOR_MEMORY_VOLUMES=json.dumps(memory),
-            KUBE_EMULATOR_SHM_KIB=str(shm_kib),
             KUBE_EMULATOR_TERMINATION_LOG=str(termination_log),
             KUBE_EMULATOR_POD_IP=runtime.ip,
         )
@@ -657,11 +663,25 @@ class Kubelet(Controller):
             for arg in container.get("command", []) + container.get("args", [])
         ]
         cwd = rewrite_paths(container.get("workingDir", ""), table)
-        return _Launch(argv, env, cwd if cwd.startswith(str(root)) else str(root))
+        cwd = cwd if cwd.startswith(str(root)) else str(root)
+        node = self.store.find("nodes", "", runtime.node)
+        sizes = {path: memory_volume_size(node, pod, limit) for path, limit in memory.items()}
+        readable = [str(image_root)] if image_root else []
+        plan = sandbox.plan(
+            process_identity(pod, container),
+            cwd,
+            mounts,
+            sizes,
+            self._shared,
+            readable + sandbox.host_python_paths(),
+            fs_group(pod),
+        )
+        return _Launch(argv, env, cwd, plan)
 
     async def _exec(self, runtime: _Runtime, launch: _Launch, path: Path) -> None:
+        sandbox.check_executable(launch.argv[0], launch.env.get("PATH"), launch.cwd)
         runtime.process = await asyncio.create_subprocess_exec(
-            *launch.argv,
+            *sandbox.wrap(launch.plan, launch.argv),
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
