@@ -88,6 +88,23 @@ class _Launch:
     argv: list[str]
     env: dict[str, str]
     cwd: str
+    paths: dict[str, str] = field(default_factory=dict)  # container path prefix → local path
+
+
+@dataclass(frozen=True)
+class RunningContainer:
+    """What a process started in a running container needs (``kubectl exec``, :mod:`.exec_api`).
+
+    ``prefix`` is put before the process's argv to enter the container's namespaces and
+    user the way its own process was started (empty while the kubelet starts containers
+    as plain processes).
+    """
+
+    env: Mapping[str, str]
+    cwd: str
+    paths: Mapping[str, str]  # container path prefix → local path, as in its command
+    pid: int
+    prefix: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -117,6 +134,7 @@ class _Runtime:
     writing: set[Path] = field(default_factory=set)  # logs still being written
     reported: set[tuple[str, str]] = field(default_factory=set)  # warnings recorded
     gpus: list[int] = field(default_factory=list)  # the node's GPUs granted to the pod
+    running: tuple[str, _Launch] | None = None  # the container whose process runs, and how
 
 
 def _spec_key(kind: str) -> tuple[str, str]:
@@ -230,6 +248,22 @@ class Kubelet(Controller):
         if tail := query.get("tailLines"):
             text = "".join(text.splitlines(keepends=True)[-int(tail) :])
         return text
+
+    def knows(self, pod: Obj) -> bool:
+        """Whether this kubelet runs ``pod`` (this very pod, not an older one of its name)."""
+        runtime = self._runtimes.get(key_of(pod))
+        return runtime is not None and runtime.uid == pod["metadata"]["uid"]
+
+    def running_container(self, pod: Obj, container: str) -> RunningContainer | None:
+        """How to start a process in ``container`` of ``pod``; None unless its process runs."""
+        runtime = self._runtimes.get(key_of(pod))
+        if runtime is None or runtime.uid != pod["metadata"]["uid"] or runtime.running is None:
+            return None
+        name, launch = runtime.running
+        process = runtime.process
+        if name != container or process is None or process.returncode is not None:
+            return None
+        return RunningContainer(launch.env, launch.cwd, launch.paths, process.pid)
 
     def reconcile(self) -> None:
         live = {(key_of(p), p["metadata"]["uid"]) for p in self.store.items("pods")}
@@ -542,6 +576,7 @@ class Kubelet(Controller):
                 raise OSError("SIMULATED: no command or args given; image entrypoint unknown")
             path = log_path(runtime.root, name, run)
             await self._exec(runtime, launch, path)
+            runtime.running = (name, launch)
         except OSError as exc:
             log.warning("kubelet: %s of %s/%s cannot start: %s", name, *runtime.key, exc)
             record_event(self.store, pod, "Warning", "Failed", f"Error: {exc}", COMPONENT)
@@ -657,7 +692,7 @@ class Kubelet(Controller):
             for arg in container.get("command", []) + container.get("args", [])
         ]
         cwd = rewrite_paths(container.get("workingDir", ""), table)
-        return _Launch(argv, env, cwd if cwd.startswith(str(root)) else str(root))
+        return _Launch(argv, env, cwd if cwd.startswith(str(root)) else str(root), table)
 
     async def _exec(self, runtime: _Runtime, launch: _Launch, path: Path) -> None:
         runtime.process = await asyncio.create_subprocess_exec(

@@ -1,0 +1,164 @@
+"""``kubectl exec``, ``attach`` and ``cp`` against the emulator, over the WebSocket protocol."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from twcc_spawner.simulated.emulator import Emulator
+from twcc_spawner.simulated.emulator.exec_api import local_argv
+
+from .conftest import GPU_TOLERATION, KUBECTL, Kubectl, pod_manifest
+from .test_references import create
+
+# Records where it runs, then waits: the container's own view to compare an exec with.
+WHERE = 'pwd > "$0"; exec sleep 60'
+
+
+def _pod(emu: Emulator, name: str) -> dict[str, Any]:
+    return emu.store.find("pods", "default", name) or {}
+
+
+def work_pod(name: str, command: list[str], **container: Any) -> dict[str, Any]:
+    """A pod whose container works in an emptyDir mounted at ``/work``, with ``VAR`` set."""
+    manifest = pod_manifest(name, command, tolerations=[GPU_TOLERATION])
+    manifest["spec"]["containers"][0].update(
+        workingDir="/work",
+        env=[{"name": "VAR", "value": "from-the-spec"}],
+        volumeMounts=[{"name": "work", "mountPath": "/work"}],
+        **container,
+    )
+    manifest["spec"]["volumes"] = [{"name": "work", "emptyDir": {}}]
+    return manifest
+
+
+async def running(emu: Emulator, kubectl: Kubectl, manifest: dict[str, Any]) -> str:
+    """Create ``manifest`` and wait until its container runs; its name."""
+    await create(kubectl, manifest)
+    name = manifest["metadata"]["name"]
+    try:
+        await emu.store.wait_for(lambda: _phase(emu, name) == "Running")
+    except TimeoutError:
+        raise AssertionError(f"{name} is not running: {_pod(emu, name).get('status')}") from None
+    return name
+
+
+def _phase(emu: Emulator, name: str) -> str:
+    return _pod(emu, name).get("status", {}).get("phase", "")
+
+
+async def test_exec_runs_in_the_containers_directory_and_environment(
+    emu: Emulator, kubectl: Kubectl
+) -> None:
+    name = await running(emu, kubectl, work_pod("shell", ["sh", "-c", WHERE, "/work/where"]))
+    container_pwd = (await kubectl("exec", name, "--", "cat", "/work/where")).stdout
+    shown = await kubectl("exec", name, "--", "sh", "-c", 'pwd; echo "$VAR"; echo "$HOSTNAME"')
+    assert shown.stdout == f"{container_pwd}from-the-spec\nshell\n"
+    assert shown.stderr == ""
+
+
+async def test_exit_code_stdin_and_stderr(emu: Emulator, kubectl: Kubectl) -> None:
+    name = await running(emu, kubectl, work_pod("shell", ["sleep", "60"]))
+    failed = await kubectl(
+        "exec", name, "--", "sh", "-c", "echo out; echo err >&2; exit 3", check=False
+    )
+    assert failed.returncode == 3
+    assert failed.stdout == "out\n"
+    assert failed.stderr == "err\ncommand terminated with exit code 3\n"
+    fed = await kubectl("exec", "-i", name, "--", "sh", "-c", "cat; echo done", stdin="a\nb\n")
+    assert fed.stdout == "a\nb\ndone\n"
+
+
+async def test_exec_is_refused_as_the_kubelet_refuses_it(emu: Emulator, kubectl: Kubectl) -> None:
+    waiting = pod_manifest("waiting", tolerations=[GPU_TOLERATION])
+    waiting["spec"]["containers"][0]["volumeMounts"] = [{"name": "c", "mountPath": "/c"}]
+    waiting["spec"]["volumes"] = [{"name": "c", "configMap": {"name": "missing"}}]
+    await create(kubectl, waiting)
+    await emu.store.wait_for(
+        lambda: (
+            _pod(emu, "waiting").get("status", {}).get("podIP") is None
+            and _pod(emu, "waiting").get("status", {}).get("startTime")
+        )
+    )
+    refused = await kubectl("exec", "waiting", "--", "true", check=False)
+    assert refused.returncode == 1
+    assert refused.stderr == (
+        "error: Internal error occurred: unable to upgrade connection: container not found "
+        '("notebook")\n'
+    )
+    done = await running(emu, kubectl, work_pod("done", ["true"]))
+    await emu.store.wait_for(lambda: _pod(emu, done)["status"]["phase"] == "Succeeded")
+    completed = await kubectl("exec", done, "--", "true", check=False)
+    assert "cannot exec into a container in a completed pod; current phase is Succeeded" in (
+        completed.stderr
+    )
+    name = await running(emu, kubectl, work_pod("shell", ["sleep", "60"]))
+    wrong = await kubectl("exec", name, "-c", "nope", "--", "true", check=False)
+    assert wrong.returncode == 1
+    assert "container nope is not valid for pod shell" in wrong.stderr
+
+
+async def test_attach_streams_the_running_containers_output(
+    emu: Emulator, kubectl: Kubectl
+) -> None:
+    script = 'while [ ! -e "$0" ]; do echo tick; sleep 0.05; done; echo bye'
+    name = await running(emu, kubectl, work_pod("ticker", ["sh", "-c", script, "/work/stop"]))
+    attach = await asyncio.create_subprocess_exec(
+        str(KUBECTL),
+        f"--kubeconfig={kubectl.kubeconfig}",
+        "attach",
+        name,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    assert attach.stdout is not None
+    async with asyncio.timeout(10):
+        assert await attach.stdout.readline() == b"tick\n"
+    await kubectl("exec", name, "--", "touch", "/work/stop")
+    async with asyncio.timeout(10):
+        rest, _ = await attach.communicate()
+    assert attach.returncode == 0
+    assert rest.decode().splitlines()[-1] == "bye"
+
+
+async def test_cp_round_trips_a_tree_byte_for_byte(
+    emu: Emulator, kubectl: Kubectl, tmp_path: Path
+) -> None:
+    tree = tmp_path / "tree"
+    (tree / "sub" / "deeper").mkdir(parents=True)
+    (tree / "a.txt").write_text("alpha\n")
+    (tree / "sub" / "b.bin").write_bytes(bytes(range(256)) * 64)
+    (tree / "sub" / "deeper" / "empty").write_bytes(b"")
+    name = await running(emu, kubectl, work_pod("shell", ["sleep", "60"]))
+    await kubectl("cp", str(tree), f"{name}:/work/tree")
+    listed = await kubectl("exec", name, "--", "sh", "-c", "cd tree && find . -type f | sort")
+    assert listed.stdout == "./a.txt\n./sub/b.bin\n./sub/deeper/empty\n"
+    back = tmp_path / "back"
+    await kubectl("cp", f"{name}:/work/tree", str(back))
+    for original in (p for p in tree.rglob("*") if p.is_file()):
+        assert (back / original.relative_to(tree)).read_bytes() == original.read_bytes()
+    assert sorted(p.relative_to(back) for p in back.rglob("*")) == sorted(
+        p.relative_to(tree) for p in tree.rglob("*")
+    )
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["ls", "/work/x"], ["ls", "/local/w/x"]),
+        (
+            ["tar", "cf", "-", "/work/a.b"],
+            ["tar", "cf", "-", "/local/w/a.b", r"--transform=s,^local/w/a\.b,work/a.b,"],
+        ),
+        (
+            ["tar", "-xmf", "-", "-C", "/work"],
+            ["tar", "-xmf", "-", "-C", "/local/w", "--transform=s,^local/w,work,"],
+        ),
+        (["tar", "cf", "-", "/etc/hosts"], ["tar", "cf", "-", "/etc/hosts"]),
+    ],
+)
+def test_container_paths_in_an_exec_are_made_local(argv: list[str], expected: list[str]) -> None:
+    assert local_argv(argv, {"/work": "/local/w"}) == expected
