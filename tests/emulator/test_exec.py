@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import re
+import sys
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 
 from twcc_spawner.simulated.emulator import Emulator
@@ -23,15 +26,15 @@ def _pod(emu: Emulator, name: str) -> dict[str, Any]:
 
 
 def work_pod(name: str, command: list[str], **container: Any) -> dict[str, Any]:
-    """A pod whose container works in an emptyDir mounted at ``/work``, with ``VAR`` set."""
+    """A pod whose container works in an emptyDir mounted at ``/data``, with ``VAR`` set."""
     manifest = pod_manifest(name, command, tolerations=[GPU_TOLERATION])
     manifest["spec"]["containers"][0].update(
-        workingDir="/work",
+        workingDir="/data",
         env=[{"name": "VAR", "value": "from-the-spec"}],
-        volumeMounts=[{"name": "work", "mountPath": "/work"}],
+        volumeMounts=[{"name": "data", "mountPath": "/data"}],
         **container,
     )
-    manifest["spec"]["volumes"] = [{"name": "work", "emptyDir": {}}]
+    manifest["spec"]["volumes"] = [{"name": "data", "emptyDir": {}}]
     return manifest
 
 
@@ -53,8 +56,8 @@ def _phase(emu: Emulator, name: str) -> str:
 async def test_exec_runs_in_the_containers_directory_and_environment(
     emu: Emulator, kubectl: Kubectl
 ) -> None:
-    name = await running(emu, kubectl, work_pod("shell", ["sh", "-c", WHERE, "/work/where"]))
-    container_pwd = (await kubectl("exec", name, "--", "cat", "/work/where")).stdout
+    name = await running(emu, kubectl, work_pod("shell", ["sh", "-c", WHERE, "/data/where"]))
+    container_pwd = (await kubectl("exec", name, "--", "cat", "/data/where")).stdout
     shown = await kubectl("exec", name, "--", "sh", "-c", 'pwd; echo "$VAR"; echo "$HOSTNAME"')
     assert shown.stdout == f"{container_pwd}from-the-spec\nshell\n"
     assert shown.stderr == ""
@@ -105,7 +108,7 @@ async def test_attach_streams_the_running_containers_output(
     emu: Emulator, kubectl: Kubectl
 ) -> None:
     script = 'while [ ! -e "$0" ]; do echo tick; sleep 0.05; done; echo bye'
-    name = await running(emu, kubectl, work_pod("ticker", ["sh", "-c", script, "/work/stop"]))
+    name = await running(emu, kubectl, work_pod("ticker", ["sh", "-c", script, "/data/stop"]))
     attach = await asyncio.create_subprocess_exec(
         str(KUBECTL),
         f"--kubeconfig={kubectl.kubeconfig}",
@@ -117,7 +120,7 @@ async def test_attach_streams_the_running_containers_output(
     assert attach.stdout is not None
     async with asyncio.timeout(10):
         assert await attach.stdout.readline() == b"tick\n"
-    await kubectl("exec", name, "--", "touch", "/work/stop")
+    await kubectl("exec", name, "--", "touch", "/data/stop")
     async with asyncio.timeout(10):
         rest, _ = await attach.communicate()
     assert attach.returncode == 0
@@ -133,11 +136,11 @@ async def test_cp_round_trips_a_tree_byte_for_byte(
     (tree / "sub" / "b.bin").write_bytes(bytes(range(256)) * 64)
     (tree / "sub" / "deeper" / "empty").write_bytes(b"")
     name = await running(emu, kubectl, work_pod("shell", ["sleep", "60"]))
-    await kubectl("cp", str(tree), f"{name}:/work/tree")
+    await kubectl("cp", str(tree), f"{name}:/data/tree")
     listed = await kubectl("exec", name, "--", "sh", "-c", "cd tree && find . -type f | sort")
     assert listed.stdout == "./a.txt\n./sub/b.bin\n./sub/deeper/empty\n"
     back = tmp_path / "back"
-    await kubectl("cp", f"{name}:/work/tree", str(back))
+    await kubectl("cp", f"{name}:/data/tree", str(back))
     for original in (p for p in tree.rglob("*") if p.is_file()):
         assert (back / original.relative_to(tree)).read_bytes() == original.read_bytes()
     assert sorted(p.relative_to(back) for p in back.rglob("*")) == sorted(
@@ -162,3 +165,39 @@ async def test_cp_round_trips_a_tree_byte_for_byte(
 )
 def test_container_paths_in_an_exec_are_made_local(argv: list[str], expected: list[str]) -> None:
     assert local_argv(argv, {"/work": "/local/w"}) == expected
+
+
+async def test_port_forward_reaches_the_pods_port(emu: Emulator, kubectl: Kubectl) -> None:
+    server = [sys.executable, "-m", "http.server", "8000", "--bind", "0.0.0.0"]
+    probe = {"httpGet": {"path": "/", "port": 8000}}
+    name = await running(emu, kubectl, work_pod("web", server, readinessProbe=probe))
+    await emu.store.wait_for(lambda: _status(emu, name).get("ready"))
+    await kubectl("exec", name, "--", "sh", "-c", "echo hello > page.txt")
+    forward = await asyncio.create_subprocess_exec(
+        str(KUBECTL),
+        f"--kubeconfig={kubectl.kubeconfig}",
+        "port-forward",
+        name,
+        ":8000",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    assert forward.stdout is not None
+    try:
+        async with asyncio.timeout(10):
+            line = (await forward.stdout.readline()).decode()
+        match = re.fullmatch(r"Forwarding from 127\.0\.0\.1:(\d+) -> 8000\n", line)
+        assert match, line
+        url = f"http://127.0.0.1:{match[1]}/page.txt"
+        async with aiohttp.ClientSession() as session:
+            for _ in range(2):  # two connections: two pairs of streams
+                async with session.get(url, headers={"Connection": "close"}) as response:
+                    assert response.status == 200
+                    assert await response.text() == "hello\n"
+    finally:
+        forward.terminate()
+        await forward.wait()
+
+
+def _status(emu: Emulator, name: str) -> dict[str, Any]:
+    return (_pod(emu, name).get("status", {}).get("containerStatuses") or [{}])[0]

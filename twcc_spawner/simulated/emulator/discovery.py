@@ -71,6 +71,7 @@ _SUBRESOURCE_KINDS = {
     "log": "Pod",
     "exec": "PodExecOptions",
     "attach": "PodAttachOptions",
+    "portforward": "PodPortForwardOptions",
 }
 _SUBRESOURCE_VERBS = {
     "binding": ("create",),
@@ -79,6 +80,7 @@ _SUBRESOURCE_VERBS = {
     "log": ("get",),
     "exec": ("create", "get"),
     "attach": ("create", "get"),
+    "portforward": ("create", "get"),
 }
 
 

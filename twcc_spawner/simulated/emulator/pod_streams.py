@@ -1,7 +1,9 @@
-"""The streaming subresources ``pods/exec`` and ``pods/attach``, checked as kube-apiserver does.
+"""The streaming subresources ``pods/exec``, ``attach`` and ``portforward``, checked as
+kube-apiserver checks them.
 
 Before a request reaches the kubelet (:mod:`.exec_api`), the API server authorizes it,
-finds the pod, picks or checks the container, and needs the pod bound to a node.
+finds the pod, picks or checks the container (not for a port-forward), and needs the pod
+bound to a node.
 A WebSocket upgrade is a GET, authorized as ``get``; since Kubernetes 1.35 the pod
 registry also requires ``create`` on the subresource (the default-on
 ``AuthorizePodWebsocketUpgradeCreatePermission`` gate), worded as its compound check
@@ -15,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
+from . import port_forward
 from .auth import USER
 from .errors import ApiError
 from .exec_api import StreamApi
@@ -56,15 +59,15 @@ def _websocket_pod(server: ApiServer, request: web.Request, target: Target, sub:
                 details={"name": target.name, "group": "", "kind": "pods"},
             )
     pod = server.store.get("pods", target.namespace, target.name)
-    container_name(pod, request.query.get("container", ""))
+    if sub != "portforward":
+        container_name(pod, request.query.get("container", ""))
     if not pod["spec"].get("nodeName"):
         raise ApiError(400, f"pod {target.name} does not have a host assigned")
     if request.headers.get("Upgrade", "").lower() != "websocket":
         raise ApiError(
             400,
-            f"SIMULATED: the emulator serves pods/{sub} over WebSocket (v5.channel.k8s.io) "
-            'only, which kube-apiserver authorizes as both "get" and "create"; '
-            "not over SPDY",
+            f"SIMULATED: the emulator serves pods/{sub} over WebSocket only, which "
+            'kube-apiserver authorizes as both "get" and "create"; not over SPDY',
         )
     return pod
 
@@ -92,3 +95,15 @@ async def attach(server: ApiServer, request: web.Request, target: Target) -> web
     pod = _websocket_pod(server, request, target, "attach")
     container = container_name(pod, request.query.get("container", ""))
     return await _streams(server).attach(request, pod, container)
+
+
+@subresource("pods", "portforward")
+async def portforward(
+    server: ApiServer, request: web.Request, target: Target
+) -> web.StreamResponse:
+    """Forward local connections to the pod's ports (``kubectl port-forward``)."""
+    pod = _websocket_pod(server, request, target, "portforward")
+    ip = pod.get("status", {}).get("podIP")
+    if not ip or not _streams(server).kubelet.knows(pod):
+        raise ApiError(500, "unable to upgrade connection: pod does not exist")
+    return await port_forward.serve(request, ip, pod["metadata"]["name"], pod["metadata"]["uid"])

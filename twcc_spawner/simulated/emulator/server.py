@@ -19,7 +19,7 @@ from typing import Any, NamedTuple
 from aiohttp import web
 
 from . import discovery, openapi, subresources, tables, writes
-from . import pod_streams as _pod_streams  # noqa: F401  (registers pods/exec, pods/attach)
+from . import pod_streams as _pod_streams  # noqa: F401  (pods/exec, attach, portforward)
 from . import pod_subresources as _pod_subresources  # noqa: F401  (registers pods/*)
 from .auth import USER, Authenticator, forbidden
 from .bodies import read_body
