@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import re
 import sys
+from asyncio.subprocess import Process
 from pathlib import Path
 from typing import Any
 
@@ -167,28 +168,43 @@ def test_container_paths_in_an_exec_are_made_local(argv: list[str], expected: li
     assert local_argv(argv, {"/work": "/local/w"}) == expected
 
 
-async def test_port_forward_reaches_the_pods_port(emu: Emulator, kubectl: Kubectl) -> None:
+async def web_pod(emu: Emulator, kubectl: Kubectl) -> str:
+    """A running pod serving its working directory over HTTP on port 8000, with page.txt."""
     server = [sys.executable, "-m", "http.server", "8000", "--bind", "0.0.0.0"]
     probe = {"httpGet": {"path": "/", "port": 8000}}
     name = await running(emu, kubectl, work_pod("web", server, readinessProbe=probe))
     await emu.store.wait_for(lambda: _status(emu, name).get("ready"))
     await kubectl("exec", name, "--", "sh", "-c", "echo hello > page.txt")
+    return name
+
+
+async def port_forward(kubectl: Kubectl, name: str, port: int) -> tuple[Process, str]:
+    """``kubectl port-forward NAME :PORT`` running, once it listens; its local URL."""
     forward = await asyncio.create_subprocess_exec(
         str(KUBECTL),
         f"--kubeconfig={kubectl.kubeconfig}",
         "port-forward",
         name,
-        ":8000",
+        f":{port}",
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
     assert forward.stdout is not None
+    async with asyncio.timeout(10):
+        line = (await forward.stdout.readline()).decode()
+    match = re.fullmatch(rf"Forwarding from 127\.0\.0\.1:(\d+) -> {port}\n", line)
+    if not match:
+        forward.kill()
+        _, err = await forward.communicate()
+        raise AssertionError(f"kubectl port-forward printed {line!r}, then {err.decode()!r}")
+    return forward, f"http://127.0.0.1:{match[1]}"
+
+
+async def test_port_forward_reaches_the_pods_port(emu: Emulator, kubectl: Kubectl) -> None:
+    name = await web_pod(emu, kubectl)
+    forward, local = await port_forward(kubectl, name, 8000)
     try:
-        async with asyncio.timeout(10):
-            line = (await forward.stdout.readline()).decode()
-        match = re.fullmatch(r"Forwarding from 127\.0\.0\.1:(\d+) -> 8000\n", line)
-        assert match, line
-        url = f"http://127.0.0.1:{match[1]}/page.txt"
+        url = f"{local}/page.txt"
         async with aiohttp.ClientSession() as session:
             for _ in range(2):  # two connections: two pairs of streams
                 async with session.get(url, headers={"Connection": "close"}) as response:
@@ -197,6 +213,24 @@ async def test_port_forward_reaches_the_pods_port(emu: Emulator, kubectl: Kubect
     finally:
         forward.terminate()
         await forward.wait()
+
+
+async def test_port_forward_to_a_closed_port_fails_as_the_kubelet_reports_it(
+    emu: Emulator, kubectl: Kubectl
+) -> None:
+    name = await web_pod(emu, kubectl)
+    forward, local = await port_forward(kubectl, name, 9)
+    async with aiohttp.ClientSession() as session:
+        with pytest.raises(aiohttp.ClientError):
+            await session.get(local)
+    async with asyncio.timeout(10):
+        _, err = await forward.communicate()
+    ip, uid = _pod(emu, name)["status"]["podIP"], _pod(emu, name)["metadata"]["uid"]
+    assert (
+        f"error forwarding port 9 to pod web, uid {uid}: dial tcp4 {ip}:9: connect: "
+        'connection refused" localPort='
+    ) in err.decode()
+    assert err.decode().endswith("error: lost connection to pod\n")
 
 
 def _status(emu: Emulator, name: str) -> dict[str, Any]:

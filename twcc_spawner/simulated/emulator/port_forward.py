@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 from dataclasses import dataclass, field
 
 from aiohttp import WSMsgType, web
@@ -124,7 +125,8 @@ class Session:
         try:
             reader, writer = await asyncio.open_connection(self.ip, int(port))
         except (OSError, ValueError) as exc:
-            reason = (exc.strerror or str(exc)).lower() if isinstance(exc, OSError) else exc
+            errno = exc.errno if isinstance(exc, OSError) else None
+            reason = os.strerror(errno).lower() if errno else exc
             message = (
                 f"error forwarding port {port} to pod {self.pod_name}, uid {self.uid}: "
                 f"dial tcp4 {self.ip}:{port}: connect: {reason}"
