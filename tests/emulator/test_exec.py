@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import sys
 from asyncio.subprocess import Process
@@ -15,7 +16,7 @@ import pytest
 from twcc_spawner.simulated.emulator import Emulator
 from twcc_spawner.simulated.emulator.exec_api import local_argv
 
-from .conftest import GPU_TOLERATION, KUBECTL, Kubectl, pod_manifest
+from .conftest import GPU_TOLERATION, KUBECTL, Kubectl, eventually, pod_manifest
 from .test_references import create
 
 # Records where it runs, then waits: the container's own view to compare an exec with.
@@ -105,6 +106,60 @@ async def test_exec_is_refused_as_the_kubelet_refuses_it(emu: Emulator, kubectl:
     assert "container nope is not valid for pod shell" in wrong.stderr
 
 
+async def exec_in_background(kubectl: Kubectl, name: str, pid_file: str) -> tuple[Process, int]:
+    """``kubectl exec`` of a long sleep, running; its process and the sleep's pid."""
+    script = 'echo $$ > "$0"; exec sleep 600'  # "$0": a path in an argument is made local
+    process = await asyncio.create_subprocess_exec(
+        str(KUBECTL),
+        f"--kubeconfig={kubectl.kubeconfig}",
+        "exec",
+        name,
+        "--",
+        "sh",
+        "-c",
+        script,
+        pid_file,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    shown = await eventually_output(kubectl, name, pid_file)
+    return process, int(shown)
+
+
+async def eventually_output(kubectl: Kubectl, name: str, path: str) -> str:
+    """The content of ``path`` in the container, once it is there."""
+    async with asyncio.timeout(10):
+        while not (shown := (await kubectl("exec", name, "--", "cat", path, check=False)).stdout):
+            pass
+    return shown
+
+
+def _gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+async def test_an_exec_ends_with_its_client_or_its_container(
+    emu: Emulator, kubectl: Kubectl
+) -> None:
+    name = await running(emu, kubectl, work_pod("shell", ["sleep", "60"]))
+    client, pid = await exec_in_background(kubectl, name, "/data/first")
+    client.kill()  # the client goes away: its command is killed
+    await client.wait()
+    await eventually(lambda: _gone(pid))
+    client, pid = await exec_in_background(kubectl, name, "/data/second")
+    await kubectl("delete", "pod", name, "--wait=false")
+    async with asyncio.timeout(10):
+        _, err = await client.communicate()
+    assert client.returncode == 137
+    assert err.decode() == "command terminated with exit code 137\n"
+    assert _gone(pid)
+
+
 async def test_attach_streams_the_running_containers_output(
     emu: Emulator, kubectl: Kubectl
 ) -> None:
@@ -115,6 +170,7 @@ async def test_attach_streams_the_running_containers_output(
         f"--kubeconfig={kubectl.kubeconfig}",
         "attach",
         name,
+        stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
@@ -186,6 +242,7 @@ async def port_forward(kubectl: Kubectl, name: str, port: int) -> tuple[Process,
         "port-forward",
         name,
         f":{port}",
+        stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
