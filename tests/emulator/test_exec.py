@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import fcntl
 import os
 import re
+import struct
 import sys
+import termios
 from asyncio.subprocess import Process
 from pathlib import Path
 from typing import Any
@@ -75,6 +79,47 @@ async def test_exit_code_stdin_and_stderr(emu: Emulator, kubectl: Kubectl) -> No
     assert failed.stderr == "err\ncommand terminated with exit code 3\n"
     fed = await kubectl("exec", "-i", name, "--", "sh", "-c", "cat; echo done", stdin="a\nb\n")
     assert fed.stdout == "a\nb\ndone\n"
+
+
+async def test_exec_with_a_terminal_gets_a_terminal_of_the_clients_size(
+    emu: Emulator, kubectl: Kubectl
+) -> None:
+    name = await running(emu, kubectl, work_pod("shell", ["sleep", "60"]))
+    master, slave = os.openpty()  # kubectl's own terminal, 33 rows of 101 columns
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 33, 101, 0, 0))
+    client = await asyncio.create_subprocess_exec(
+        str(KUBECTL),
+        f"--kubeconfig={kubectl.kubeconfig}",
+        "exec",
+        "-it",
+        name,
+        "--",
+        "sh",
+        "-c",
+        "tty; stty size",
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+    )
+    os.close(slave)
+    try:
+        async with asyncio.timeout(20):
+            shown = await asyncio.to_thread(_read_to_the_end, master)
+            await client.wait()
+    finally:
+        os.close(master)
+    assert client.returncode == 0
+    lines = shown.decode().splitlines()
+    assert lines[0].startswith("/dev/pts/") and lines[1] == "33 101", lines
+
+
+def _read_to_the_end(fd: int) -> bytes:
+    """All a terminal's other end gets until its last user closes it."""
+    chunks = []
+    with contextlib.suppress(OSError):  # EIO: no process has the terminal open any more
+        while chunk := os.read(fd, 4096):
+            chunks.append(chunk)
+    return b"".join(chunks)
 
 
 async def test_exec_is_refused_as_the_kubelet_refuses_it(emu: Emulator, kubectl: Kubectl) -> None:

@@ -18,18 +18,23 @@ the client goes away, or when the container's process ends, is killed with its g
 
 Attach streams the output the container writes from then on (its log file,
 :mod:`.container_logs`; stdout and stderr are one stream there), until that run ends.
-The kubelet stand-in starts containers without stdin, so attach sends no input, and
-neither exec nor attach allocates a terminal (``tty`` is taken as without one).
+The kubelet stand-in starts containers without stdin or a terminal, so attach sends no
+input. An exec with ``tty`` runs on a pseudo-terminal (its controlling terminal, sized by
+the client's resize messages; the process starts once the first size came, or after a
+second), with stdout and stderr one stream as on a real terminal.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import json
 import os
 import re
 import signal
+import struct
+import termios
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any
@@ -50,6 +55,7 @@ STDIN, STDOUT, STDERR, ERROR, RESIZE, CLOSE = 0, 1, 2, 3, 4, 255
 _CHUNK = 32 * 1024
 _DRAIN = 1.0  # seconds to finish copying output after the process exited
 _POLL = 0.1  # how often attach looks for new output, and exec for the container's end
+_FIRST_SIZE = 1.0  # seconds a tty exec waits for the client's terminal size
 
 
 @dataclass(frozen=True)
@@ -169,30 +175,29 @@ class StreamApi:
             await channels.finish(internal_error(target))
             return channels.ws
         argv = [*target.prefix, *local_argv(command, target.paths)]
-        pipe, devnull = asyncio.subprocess.PIPE, asyncio.subprocess.DEVNULL
+        terminal = await Terminal.open() if streams.tty else None
         try:
-            process = await asyncio.create_subprocess_exec(
-                *argv,
-                stdin=pipe if streams.stdin else devnull,
-                stdout=pipe if streams.stdout else devnull,
-                stderr=pipe if streams.stderr else devnull,
-                env=dict(target.env),
-                cwd=target.cwd,
-                start_new_session=True,
-            )
+            process, reader = await self._start(channels, streams, target, argv, terminal)
         except OSError as exc:
+            if terminal is not None:
+                terminal.close()
             message = f'exec: "{command[0]}": {exc.strerror or exc}'
             await channels.finish(
                 internal_error(f"error executing command in container: {message}")
             )
             return channels.ws
+        finally:
+            if terminal is not None:
+                os.close(terminal.slave)
+        outputs = [(process.stdout, STDOUT), (process.stderr, STDERR)]
+        if terminal is not None:
+            outputs = [(terminal.output, STDOUT)]
         pumps = [
             asyncio.create_task(_pump(stream, channels, channel))
-            for stream, channel in ((process.stdout, STDOUT), (process.stderr, STDERR))
+            for stream, channel in outputs
             if stream is not None
         ]
         ended = asyncio.create_task(_ended(process, pumps))
-        reader = asyncio.create_task(_read_input(channels.ws, process.stdin))
         gone = asyncio.create_task(_pid_gone(target.pid))
         await asyncio.wait({ended, reader, gone}, return_when=asyncio.FIRST_COMPLETED)
         if not ended.done():
@@ -202,7 +207,49 @@ class StreamApi:
             await channels.finish(success() if code == 0 else exit_status(_exit_code(code)))
         for task in (reader, gone):
             task.cancel()
+        if terminal is not None:
+            terminal.close()
         return channels.ws
+
+    @staticmethod
+    async def _start(
+        channels: Channels,
+        streams: Streams,
+        target: RunningContainer,
+        argv: list[str],
+        terminal: Terminal | None,
+    ) -> tuple[asyncio.subprocess.Process, asyncio.Task[None]]:
+        """Start ``argv`` and the task feeding it the client's input."""
+        pipe, devnull = asyncio.subprocess.PIPE, asyncio.subprocess.DEVNULL
+        if terminal is None:
+            process = await asyncio.create_subprocess_exec(
+                *argv,
+                stdin=pipe if streams.stdin else devnull,
+                stdout=pipe if streams.stdout else devnull,
+                stderr=pipe if streams.stderr else devnull,
+                env=dict(target.env),
+                cwd=target.cwd,
+                start_new_session=True,
+            )
+            return process, asyncio.create_task(_read_input(channels.ws, process.stdin))
+        reader = asyncio.create_task(_read_input(channels.ws, terminal.input, terminal))
+        with contextlib.suppress(TimeoutError):  # kubectl sends its terminal's size first
+            await asyncio.wait_for(terminal.sized.wait(), _FIRST_SIZE)
+        try:
+            process = await asyncio.create_subprocess_exec(
+                "setsid",
+                "--ctty",
+                *argv,
+                stdin=terminal.slave,
+                stdout=terminal.slave,
+                stderr=terminal.slave,
+                env=dict(target.env),
+                cwd=target.cwd,
+            )
+        except OSError:
+            reader.cancel()
+            raise
+        return process, reader
 
     async def attach(self, request: web.Request, pod: Obj, container: str) -> web.StreamResponse:
         """Stream ``container``'s output from now on, until its run ends or the client leaves."""
@@ -234,9 +281,48 @@ class StreamApi:
         return channels.ws
 
 
+class Terminal:
+    """A pseudo-terminal for ``tty``: the process gets one end as its controlling terminal."""
+
+    def __init__(self, master: int, slave: int) -> None:
+        self.master, self.slave = master, slave
+        self.sized = asyncio.Event()
+        self.output = asyncio.StreamReader()
+        self.input: asyncio.StreamWriter
+        self._transports: list[asyncio.BaseTransport] = []
+
+    @classmethod
+    async def open(cls) -> Terminal:
+        terminal = cls(*os.openpty())
+        loop = asyncio.get_running_loop()
+        protocol = asyncio.StreamReaderProtocol(terminal.output)
+        reading, _ = await loop.connect_read_pipe(
+            lambda: protocol, os.fdopen(terminal.master, "rb", buffering=0)
+        )
+        writing, writer_protocol = await loop.connect_write_pipe(
+            asyncio.streams.FlowControlMixin, os.fdopen(os.dup(terminal.master), "wb", buffering=0)
+        )
+        terminal.input = asyncio.StreamWriter(writing, writer_protocol, None, loop)
+        terminal._transports = [reading, writing]
+        return terminal
+
+    def resize(self, message: bytes) -> None:
+        """Apply a resize message (``{"Width": w, "Height": h}``)."""
+        with contextlib.suppress(ValueError, KeyError, TypeError, OSError):
+            size = json.loads(message)
+            winsize = struct.pack("HHHH", int(size["Height"]), int(size["Width"]), 0, 0)
+            fcntl.ioctl(self.master, termios.TIOCSWINSZ, winsize)
+            self.sized.set()
+
+    def close(self) -> None:
+        for transport in self._transports:
+            transport.close()
+
+
 async def _pump(stream: asyncio.StreamReader, channels: Channels, channel: int) -> None:
-    while data := await stream.read(_CHUNK):
-        await channels.send(channel, data)
+    with contextlib.suppress(OSError):  # a terminal's end reads EIO once the process is gone
+        while data := await stream.read(_CHUNK):
+            await channels.send(channel, data)
 
 
 async def _ended(process: asyncio.subprocess.Process, pumps: list[asyncio.Task[None]]) -> int:
@@ -249,12 +335,18 @@ async def _ended(process: asyncio.subprocess.Process, pumps: list[asyncio.Task[N
     return code
 
 
-async def _read_input(ws: web.WebSocketResponse, stdin: asyncio.StreamWriter | None) -> None:
-    """Feed stdin from the client's messages until the client goes away."""
+async def _read_input(
+    ws: web.WebSocketResponse,
+    stdin: asyncio.StreamWriter | None,
+    terminal: Terminal | None = None,
+) -> None:
+    """Feed stdin (and a terminal's size) from the client's messages until it goes away."""
     async for message in ws:
         if message.type != WSMsgType.BINARY or not message.data:
             continue
         channel, data = message.data[0], message.data[1:]
+        if channel == RESIZE and terminal is not None:
+            terminal.resize(data)
         if stdin is None:
             continue
         with contextlib.suppress(ConnectionResetError, BrokenPipeError):
@@ -262,7 +354,10 @@ async def _read_input(ws: web.WebSocketResponse, stdin: asyncio.StreamWriter | N
                 stdin.write(data)
                 await stdin.drain()
             elif channel == CLOSE and data[:1] == bytes([STDIN]):
-                stdin.close()
+                if terminal is not None:
+                    stdin.write(b"\x04")  # end of input, as a terminal's user types it
+                else:
+                    stdin.close()
 
 
 async def _pid_gone(pid: int) -> None:
