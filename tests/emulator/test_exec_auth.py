@@ -60,3 +60,8 @@ async def test_exec_needs_get_and_create_on_pods_exec(
 
     await kubectl("apply", "-f", "-", stdin=ROLE.format(verbs="get, create"))
     assert (await hub("exec", name, "--", "echo", "in")).stdout == "in\n"
+    refused = await hub("port-forward", name, ":8000", check=False)
+    assert refused.returncode == 1
+    assert (
+        'cannot create resource "pods/portforward" in API group "" in the namespace "default"'
+    ) in refused.stderr

@@ -9,7 +9,7 @@ import struct
 
 from spdy.conn import Framer
 
-from twcc_spawner.simulated.emulator import spdy
+from twcc_spawner.simulated.emulator import spdy_framing as spdy
 
 
 def syn_stream(codec: spdy.HeaderCodec, stream: int, headers: dict[str, str]) -> bytes:

@@ -110,13 +110,18 @@ def _tar_pattern(path: str) -> str:
     return re.sub(r"([\\.\[\]*^$,])", r"\\\1", path.lstrip("/"))
 
 
+def _tar_replacement(path: str) -> str:
+    """``path`` without its leading slash as a literal replacement of tar's ``s,,,``."""
+    return re.sub(r"([\\&,])", r"\\\1", path.lstrip("/"))
+
+
 def local_argv(argv: list[str], paths: Mapping[str, str]) -> list[str]:
     """``argv`` with its container paths made local, and tar's members kept in container terms."""
     local = [rewrite_paths(arg, paths) for arg in argv]
     if not argv or PurePosixPath(argv[0]).name != "tar":
         return local
     transforms = [
-        f"--transform=s,^{_tar_pattern(new)},{old.lstrip('/')},"
+        f"--transform=s,^{_tar_pattern(new)},{_tar_replacement(old)},"
         for old, new in zip(argv[1:], local[1:], strict=True)
         if old != new and old.startswith("/") and old.strip("/")
     ]
@@ -128,10 +133,12 @@ class Channels:
 
     def __init__(self, ws: web.WebSocketResponse) -> None:
         self.ws = ws
+        self._lock = asyncio.Lock()  # stdout and stderr are copied concurrently
 
     async def send(self, channel: int, data: bytes = b"") -> None:
-        with contextlib.suppress(ConnectionResetError):
-            await self.ws.send_bytes(bytes([channel]) + data)
+        async with self._lock:
+            with contextlib.suppress(ConnectionResetError):
+                await self.ws.send_bytes(bytes([channel]) + data)
 
     async def finish(self, status: Mapping[str, Any]) -> None:
         """Send ``status`` on the error channel and close the WebSocket."""

@@ -1,7 +1,7 @@
 """``pods/portforward``: SPDY tunnelled through a WebSocket, as kubectl 1.3x asks for it.
 
 kubectl asks for the subprotocol ``SPDY/3.1+portforward.k8s.io`` and then speaks SPDY
-(:mod:`.spdy`) inside the WebSocket's binary messages. Each local connection it accepts
+(:mod:`.spdy_framing`) inside the WebSocket's binary messages. Each local connection it accepts
 becomes two streams sharing a ``requestID`` header: an ``error`` stream, which the
 server closes when the forwarding ends (after a message if it failed, worded as the
 kubelet words it), and a ``data`` stream carrying the bytes both ways. The emulator
@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 from aiohttp import WSMsgType, web
 
-from . import spdy
+from . import spdy_framing as spdy
 
 PROTOCOL = "SPDY/3.1+portforward.k8s.io"
 _CHUNK = 32 * 1024
