@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from .server import ApiServer
 
 
-def container_name(pod: Obj, name: str) -> str:
+def _container_name(pod: Obj, name: str) -> str:
     """The container a request names (the only one, if it names none), or 400."""
     spec, pod_name = pod["spec"], pod["metadata"]["name"]
     every = [c["name"] for key in ("initContainers", "containers") for c in spec.get(key) or []]
@@ -46,21 +46,24 @@ def container_name(pod: Obj, name: str) -> str:
     return name
 
 
-def _websocket_pod(server: ApiServer, request: web.Request, target: Target, sub: str) -> Obj:
-    """The pod a streaming request addresses, once the API server's checks pass."""
+def _checked(server: ApiServer, request: web.Request, target: Target, sub: str) -> tuple[Obj, str]:
+    """The pod and container (none for a port-forward) a streaming request addresses, once
+    the API server's checks pass."""
     if request.method not in {"GET", "POST"}:
         raise ApiError(405, "the server does not allow this method on the requested resource")
     if request.method == "GET":
         attributes = Attributes("create", "", "pods", sub, target.namespace, target.name)
         if not authorize(server.store, request[USER], attributes):
+            # NewForbidden with the authorizer's reason, which RBAC leaves empty
             raise ApiError(
                 403,
                 f'pods "{target.name}" is forbidden: ',
                 details={"name": target.name, "group": "", "kind": "pods"},
             )
     pod = server.store.get("pods", target.namespace, target.name)
+    container = ""
     if sub != "portforward":
-        container_name(pod, request.query.get("container", ""))
+        container = _container_name(pod, request.query.get("container", ""))
     if not pod["spec"].get("nodeName"):
         raise ApiError(400, f"pod {target.name} does not have a host assigned")
     if request.headers.get("Upgrade", "").lower() != "websocket":
@@ -69,7 +72,7 @@ def _websocket_pod(server: ApiServer, request: web.Request, target: Target, sub:
             f"SIMULATED: the emulator serves pods/{sub} over WebSocket only, which "
             'kube-apiserver authorizes as both "get" and "create"; not over SPDY',
         )
-    return pod
+    return pod, container
 
 
 def _streams(server: ApiServer) -> StreamApi:
@@ -81,19 +84,17 @@ def _streams(server: ApiServer) -> StreamApi:
 @subresource("pods", "exec")
 async def exec_(server: ApiServer, request: web.Request, target: Target) -> web.StreamResponse:
     """Run a command in a container (``kubectl exec``, ``kubectl cp``)."""
-    pod = _websocket_pod(server, request, target, "exec")
+    pod, container = _checked(server, request, target, "exec")
     command = request.query.getall("command", [])
     if not command:
         raise ApiError(400, 'SIMULATED: no command given (the "command" query parameter)')
-    container = container_name(pod, request.query.get("container", ""))
     return await _streams(server).exec(request, pod, container, command)
 
 
 @subresource("pods", "attach")
 async def attach(server: ApiServer, request: web.Request, target: Target) -> web.StreamResponse:
     """Stream a running container's output (``kubectl attach``)."""
-    pod = _websocket_pod(server, request, target, "attach")
-    container = container_name(pod, request.query.get("container", ""))
+    pod, container = _checked(server, request, target, "attach")
     return await _streams(server).attach(request, pod, container)
 
 
@@ -102,7 +103,7 @@ async def portforward(
     server: ApiServer, request: web.Request, target: Target
 ) -> web.StreamResponse:
     """Forward local connections to the pod's ports (``kubectl port-forward``)."""
-    pod = _websocket_pod(server, request, target, "portforward")
+    pod, _ = _checked(server, request, target, "portforward")
     ip = pod.get("status", {}).get("podIP")
     if not ip or not _streams(server).kubelet.knows(pod):
         raise ApiError(500, "unable to upgrade connection: pod does not exist")
