@@ -149,6 +149,13 @@ async def test_exec_is_refused_as_the_kubelet_refuses_it(emu: Emulator, kubectl:
     wrong = await kubectl("exec", name, "-c", "nope", "--", "true", check=False)
     assert wrong.returncode == 1
     assert "container nope is not valid for pod shell" in wrong.stderr
+    missing = await kubectl("exec", name, "--", "no-such-command", check=False)
+    assert missing.returncode == 1
+    assert 'exec: "no-such-command": executable file not found in $PATH' in missing.stderr
+    await create(kubectl, pod_manifest("unscheduled"))  # no node tolerates it
+    unbound = await kubectl("exec", "unscheduled", "--", "true", check=False)
+    assert unbound.returncode == 1
+    assert "pod unscheduled does not have a host assigned" in unbound.stderr
 
 
 async def exec_in_background(kubectl: Kubectl, name: str, pid_file: str) -> tuple[Process, int]:

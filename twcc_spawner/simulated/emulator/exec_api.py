@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import fcntl
 import json
 import os
@@ -188,10 +189,7 @@ class StreamApi:
         except OSError as exc:
             if terminal is not None:
                 terminal.close()
-            message = f'exec: "{command[0]}": {exc.strerror or exc}'
-            await channels.finish(
-                internal_error(f"error executing command in container: {message}")
-            )
+            await channels.finish(internal_error(_exec_failed(command[0], exc)))
             return channels.ws
         finally:
             if terminal is not None:
@@ -377,6 +375,15 @@ async def _pid_gone(pid: int) -> None:
         except PermissionError:
             pass
         await asyncio.sleep(_POLL)
+
+
+def _exec_failed(command: str, exc: OSError) -> str:
+    """Why ``command`` could not start, in the words of the container runtime's tail."""
+    reason = "executable file not found in $PATH" if exc.errno == errno.ENOENT else exc.strerror
+    return (
+        "error executing command in container: OCI runtime exec failed: exec failed: "
+        f'unable to start container process: exec: "{command}": {reason}: unknown'
+    )
 
 
 def _kill_group(process: asyncio.subprocess.Process) -> None:
