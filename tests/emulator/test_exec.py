@@ -257,6 +257,34 @@ async def test_cp_round_trips_a_tree_byte_for_byte(
     )
 
 
+async def test_cp_reaches_a_users_home_volume_as_a_spawned_server_mounts_it(
+    emu: Emulator, kubectl: Kubectl, tmp_path: Path
+) -> None:
+    claim = {
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "metadata": {"name": "claim-ada"},
+        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}},
+    }
+    await create(kubectl, claim)
+    manifest = pod_manifest("jupyter-ada", ["sleep", "60"], tolerations=[GPU_TOLERATION])
+    manifest["spec"]["containers"][0]["volumeMounts"] = [
+        {"name": "home", "mountPath": "/home/jovyan"}
+    ]
+    manifest["spec"]["volumes"] = [
+        {"name": "home", "persistentVolumeClaim": {"claimName": "claim-ada"}}
+    ]
+    name = await running(emu, kubectl, manifest)
+    notebook = tmp_path / "analysis.ipynb"
+    notebook.write_bytes(b'{"cells": []}\n' * 1000)
+    await kubectl("cp", str(notebook), f"{name}:/home/jovyan/analysis.ipynb")
+    on_the_volume = emu.workdir / "pvcs" / "default" / "claim-ada" / "analysis.ipynb"
+    assert on_the_volume.read_bytes() == notebook.read_bytes()
+    back = tmp_path / "back.ipynb"
+    await kubectl("cp", f"{name}:/home/jovyan/analysis.ipynb", str(back))
+    assert back.read_bytes() == notebook.read_bytes()
+
+
 @pytest.mark.parametrize(
     ("argv", "expected"),
     [
