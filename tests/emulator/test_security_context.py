@@ -233,3 +233,24 @@ async def test_fs_group_is_applied_once_per_pod_not_to_what_a_container_made_lat
     phase, log = await _run(emu, kubectl, manifest)
     assert phase == "Succeeded", log
     assert log.splitlines() == ["init", "denied", "0:100 644", "1000:100 644"]
+
+
+async def test_kubectl_exec_runs_as_the_containers_user_and_sees_its_dev_shm(
+    emu: Emulator, kubectl: Kubectl
+) -> None:
+    manifest = _sh(
+        "busy",
+        "echo started; sleep 60",
+        securityContext={"runAsUser": 1000, "runAsGroup": 100, "supplementalGroups": [2000]},
+        volumes=[{"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": "16Mi"}}],
+    )
+    manifest["spec"]["containers"][0]["volumeMounts"] = [{"name": "dshm", "mountPath": "/dev/shm"}]
+    manifest["spec"]["containers"][0]["securityContext"] = {"allowPrivilegeEscalation": False}
+    await kubectl("create", "-f", "-", stdin=json.dumps(manifest))
+    await emu.store.wait_for(lambda: _phase(emu, "busy") == "Running")
+    script = IDENTITY + '; df -Pk /dev/shm | awk "NR > 1 { print \\$2 }"'
+    result = await kubectl("exec", "busy", "--", "sh", "-c", script)
+    uid, gid, groups, no_new_privs, shm_kib = result.stdout.splitlines()
+    assert (uid, gid, sorted(groups.split())) == ("1000", "100", ["100", "2000"])
+    assert no_new_privs.split() == ["NoNewPrivs:", "1"]
+    assert shm_kib == str(16 * 1024)

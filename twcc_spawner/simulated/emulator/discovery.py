@@ -69,12 +69,18 @@ _SUBRESOURCE_KINDS = {
     "eviction": "Eviction",
     "token": "TokenRequest",
     "log": "Pod",
+    "exec": "PodExecOptions",
+    "attach": "PodAttachOptions",
+    "portforward": "PodPortForwardOptions",
 }
 _SUBRESOURCE_VERBS = {
     "binding": ("create",),
     "eviction": ("create",),
     "token": ("create",),
     "log": ("get",),
+    "exec": ("create", "get"),
+    "attach": ("create", "get"),
+    "portforward": ("create", "get"),
 }
 
 

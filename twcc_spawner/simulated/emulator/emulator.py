@@ -21,6 +21,7 @@ from .auth import ADMIN_TOKEN, Authenticator, service_account_user
 from .cluster import load_cluster, node_objects
 from .deletion import NamespaceController
 from .events import expire_events_forever
+from .exec_api import StreamApi
 from .faults import Faults
 from .image_store import PULL_RATE_ANNOTATION, Registry
 from .images import SimulatedImages
@@ -142,7 +143,13 @@ class Emulator:
             asyncio.create_task(expire_events_forever(self.store, self.event_ttl)),
             asyncio.create_task(NamespaceController(self.store).run()),
         ]
-        self.server = ApiServer(self.store, self.faults, LogApi(self.kubelet), self.authenticator)
+        self.server = ApiServer(
+            self.store,
+            self.faults,
+            LogApi(self.kubelet),
+            self.authenticator,
+            StreamApi(self.kubelet),
+        )
         self._runner = web.AppRunner(
             self.server.app(), handle_signals=False, access_log=None, shutdown_timeout=0.1
         )

@@ -56,7 +56,7 @@ KINDS: tuple[Kind, ...] = (
         True,
         "po",
         categories=_ALL,
-        subresources=("status", "log", "binding", "eviction"),
+        subresources=("status", "log", "binding", "eviction", "exec", "attach", "portforward"),
     ),
     _core("events", "Event", True, "ev"),
     _core("nodes", "Node", False, "no", subresources=("status",)),

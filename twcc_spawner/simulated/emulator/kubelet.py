@@ -88,6 +88,22 @@ class _Launch:
     env: dict[str, str]
     cwd: str
     plan: sandbox.Plan
+    paths: dict[str, str] = field(default_factory=dict)  # container path prefix → local path
+
+
+@dataclass(frozen=True)
+class RunningContainer:
+    """What a process started in a running container needs (``kubectl exec``, :mod:`.exec_api`).
+
+    ``prefix`` is put before the process's argv to enter the container's mount namespace
+    and run as its user, as its own process was started (:func:`.sandbox.enter`).
+    """
+
+    env: Mapping[str, str]
+    cwd: str
+    paths: Mapping[str, str]  # container path prefix → local path, as in its command
+    pid: int
+    prefix: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -118,6 +134,7 @@ class _Runtime:
     reported: set[tuple[str, str]] = field(default_factory=set)  # warnings recorded
     gpus: list[int] = field(default_factory=list)  # the node's GPUs granted to the pod
     set_up: set[str] = field(default_factory=set)  # volumes given the pod's fsGroup
+    running: tuple[str, _Launch] | None = None  # the container whose process runs, and how
 
 
 def _spec_key(kind: str) -> tuple[str, str]:
@@ -235,6 +252,23 @@ class Kubelet(Controller):
         if tail := query.get("tailLines"):
             text = "".join(text.splitlines(keepends=True)[-int(tail) :])
         return text
+
+    def knows(self, pod: Obj) -> bool:
+        """Whether this kubelet runs ``pod`` (this very pod, not an older one of its name)."""
+        runtime = self._runtimes.get(key_of(pod))
+        return runtime is not None and runtime.uid == pod["metadata"]["uid"]
+
+    def running_container(self, pod: Obj, container: str) -> RunningContainer | None:
+        """How to start a process in ``container`` of ``pod``; None unless its process runs."""
+        runtime = self._runtimes.get(key_of(pod))
+        if runtime is None or runtime.uid != pod["metadata"]["uid"] or runtime.running is None:
+            return None
+        name, launch = runtime.running
+        process = runtime.process
+        if name != container or process is None or process.returncode is not None:
+            return None
+        prefix = tuple(sandbox.enter(launch.plan, process.pid))
+        return RunningContainer(launch.env, launch.cwd, launch.paths, process.pid, prefix)
 
     def reconcile(self) -> None:
         live = {(key_of(p), p["metadata"]["uid"]) for p in self.store.items("pods")}
@@ -549,6 +583,7 @@ class Kubelet(Controller):
                 raise OSError(f"SIMULATED: cannot run the container: {self.cannot_sandbox}")
             path = log_path(runtime.root, name, run)
             await self._exec(runtime, launch, path)
+            runtime.running = (name, launch)
         except OSError as exc:
             log.warning("kubelet: %s of %s/%s cannot start: %s", name, *runtime.key, exc)
             record_event(self.store, pod, "Warning", "Failed", f"Error: {exc}", COMPONENT)
@@ -676,7 +711,7 @@ class Kubelet(Controller):
             readable + sandbox.host_python_paths(),
             fs_group(pod),
         )
-        return _Launch(argv, env, cwd, plan)
+        return _Launch(argv, env, cwd, plan, table)
 
     async def _exec(self, runtime: _Runtime, launch: _Launch, path: Path) -> None:
         sandbox.check_executable(launch.argv[0], launch.env.get("PATH"), launch.cwd)

@@ -184,18 +184,32 @@ def script(plan: Plan) -> str:
         lines.append(f"{mount} -t tmpfs -o {tmpfs.options} twcc-memory {_q(tmpfs.path)}")
         if tmpfs.also:
             lines.append(f"{mount} --bind {_q(tmpfs.path)} {_q(tmpfs.also)}")
+    setpriv = _as_user(plan, which["setpriv"])
+    lines += [f"cd {_q(plan.cwd)}", f'exec {" ".join(map(_q, setpriv))} "$@"']
+    return "\n".join(lines) + "\n"
+
+
+def _as_user(plan: Plan, setpriv: str) -> list[str]:
+    """``setpriv`` arguments that run a command as the plan's user, groups and privileges."""
     identity = plan.identity
     groups = ",".join(map(str, identity.groups))
-    setpriv = [
-        which["setpriv"],
+    return [
+        setpriv,
         f"--reuid={identity.uid}",
         f"--regid={identity.gid}",
         f"--groups={groups}" if groups else "--clear-groups",
         *(["--no-new-privs"] if identity.no_new_privs else []),
         "--",
     ]
-    lines += [f"cd {_q(plan.cwd)}", f'exec {" ".join(map(_q, setpriv))} "$@"']
-    return "\n".join(lines) + "\n"
+
+
+def enter(plan: Plan, pid: int) -> list[str]:
+    """The argv prefix that runs a command in the mount namespace of the container process
+    ``pid`` (started by :func:`wrap` with ``plan``), in its working directory, as its user:
+    ``kubectl exec``."""
+    nsenter = shutil.which("nsenter") or "nsenter"
+    setpriv = shutil.which("setpriv") or "setpriv"
+    return [nsenter, f"--target={pid}", "--mount", f"--wd={plan.cwd}", *_as_user(plan, setpriv)]
 
 
 def check_executable(command: str, path: str | None, cwd: str) -> None:

@@ -19,10 +19,12 @@ from typing import Any, NamedTuple
 from aiohttp import web
 
 from . import discovery, openapi, subresources, tables, writes
+from . import pod_streams as _pod_streams  # noqa: F401  (pods/exec, attach, portforward)
 from . import pod_subresources as _pod_subresources  # noqa: F401  (registers pods/*)
 from .auth import USER, Authenticator, forbidden
 from .bodies import read_body
 from .errors import ApiError
+from .exec_api import StreamApi
 from .faults import Faults
 from .kinds import Kind, lookup
 from .rbac import Attributes, authorize
@@ -63,10 +65,12 @@ class ApiServer:
         faults: Faults,
         pod_logs: PodLogs,
         authenticator: Authenticator | None = None,
+        pod_streams: StreamApi | None = None,
     ) -> None:
         self.store = store
         self.faults = faults
         self.pod_logs = pod_logs
+        self.pod_streams = pod_streams  # pods/exec and pods/attach (:mod:`.exec_api`)
         self.authenticator = authenticator or Authenticator()
         self.requests: deque[LoggedRequest] = deque(maxlen=_REQUEST_LOG_SIZE)
 
