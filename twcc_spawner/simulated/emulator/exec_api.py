@@ -174,15 +174,25 @@ class StreamApi:
             return f'unable to upgrade connection: container not found ("{container}")'
         return running
 
-    async def exec(
-        self, request: web.Request, pod: Obj, container: str, command: list[str]
-    ) -> web.StreamResponse:
-        """Run ``command`` in ``container`` with the streams the request asks for."""
+    async def _open(
+        self, request: web.Request, pod: Obj, container: str
+    ) -> tuple[Streams, Channels, RunningContainer | None]:
+        """The streams asked for, the open channels and the running container; None (the
+        kubelet's refusal sent, the channels finished) if it cannot take a process."""
         streams = Streams.of(request.query)
         channels = await open_channels(request, streams)
         target = self._target(pod, container)
         if isinstance(target, str):
             await channels.finish(internal_error(target))
+            return streams, channels, None
+        return streams, channels, target
+
+    async def exec(
+        self, request: web.Request, pod: Obj, container: str, command: list[str]
+    ) -> web.StreamResponse:
+        """Run ``command`` in ``container`` with the streams the request asks for."""
+        streams, channels, target = await self._open(request, pod, container)
+        if target is None:
             return channels.ws
         local = local_argv(command, target.paths)
         terminal = await Terminal.open() if streams.tty else None
@@ -263,11 +273,8 @@ class StreamApi:
 
     async def attach(self, request: web.Request, pod: Obj, container: str) -> web.StreamResponse:
         """Stream ``container``'s output from now on, until its run ends or the client leaves."""
-        streams = Streams.of(request.query)
-        channels = await open_channels(request, streams)
-        target = self._target(pod, container)
-        if isinstance(target, str):
-            await channels.finish(internal_error(target))
+        streams, channels, target = await self._open(request, pod, container)
+        if target is None:
             return channels.ws
         path = self.kubelet.log_file(pod, container)
         if path is None:
