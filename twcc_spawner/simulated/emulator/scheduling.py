@@ -82,11 +82,15 @@ def _affinity_matches(pod: Obj, node: Obj) -> bool:
     )
     if not required:
         return True
+    return any(term_matches(term, node) for term in required.get("nodeSelectorTerms", []))
+
+
+def term_matches(term: Mapping[str, Any], node: Obj) -> bool:
+    """Whether ``node`` matches a node selector term (its label expressions and fields)."""
+    labels = node["metadata"].get("labels", {})
     fields = {"metadata.name": node["metadata"]["name"]}
-    return any(
-        all(expression_matches(e, labels) for e in term.get("matchExpressions") or [])
-        and all(expression_matches(e, fields) for e in term.get("matchFields") or [])
-        for term in required.get("nodeSelectorTerms", [])
+    return all(expression_matches(e, labels) for e in term.get("matchExpressions") or []) and all(
+        expression_matches(e, fields) for e in term.get("matchFields") or []
     )
 
 

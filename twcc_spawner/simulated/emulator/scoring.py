@@ -25,7 +25,7 @@ from decimal import Decimal
 from typing import Any
 
 from ...quantity import parse_quantity
-from .scheduling import expression_matches, tolerates
+from .scheduling import term_matches, tolerates
 from .store import Obj
 
 MAX_SCORE = 100
@@ -115,16 +115,7 @@ def _preferred_weight(pod: Obj, node: Obj) -> int:
         .get("preferredDuringSchedulingIgnoredDuringExecution")
         or []
     )
-    labels = node["metadata"].get("labels", {})
-    fields = {"metadata.name": node["metadata"]["name"]}
-    return sum(
-        term.get("weight", 0)
-        for term in terms
-        if all(
-            expression_matches(e, labels) for e in term["preference"].get("matchExpressions") or []
-        )
-        and all(expression_matches(e, fields) for e in term["preference"].get("matchFields") or [])
-    )
+    return sum(term.get("weight", 0) for term in terms if term_matches(term["preference"], node))
 
 
 def _intolerable(pod: Obj, node: Obj) -> int:
