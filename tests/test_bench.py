@@ -64,3 +64,20 @@ def test_quick_bench_reports_every_measurement_and_never_overcommits(tmp_path: P
     assert {"mean_wait_s", "worst_wait_8_gpus_s", "worst_loop_lag_s"} <= set(queue)
     assert "## Targets" in page.read_text()
     assert (tmp_path / "benchmarks-verdict.png").stat().st_size > 0
+
+    # --only re-measures one section on top of the results, and the page says so
+    rerun = ["--quick", "--only", "queue", "--out", str(out), "--page", str(page)]
+    subprocess.run(
+        [sys.executable, "-m", "bench", *rerun],
+        cwd=ROOT,
+        check=True,
+        timeout=300,
+    )
+    again = json.loads(out.read_text())
+    assert set(again["rerun"]) == {"queue"}
+    assert again["queue"]["started"] + again["queue"]["failed"] == again["queue"]["spawns"]
+    assert again["queue"]["wall_s"] != queue["wall_s"]  # measured again
+    assert {k: v for k, v in again.items() if k not in ("queue", "rerun")} == {
+        k: v for k, v in results.items() if k != "queue"
+    }
+    assert "Re-run since with `--only`, on the same machine: `queue` on" in page.read_text()
