@@ -11,13 +11,13 @@ import copy
 import os
 import re
 import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
 import requests
+from polling import eventually
 
 from twcc_spawner.simulated.emulator import Emulator
 from twcc_spawner.simulated.emulator.emulator import ThreadedEmulator
@@ -64,16 +64,6 @@ def v100_cluster(nodes: int = 1, gpus: int = 8, **defaults: Any) -> dict[str, An
         },
         "nodes": [{"name": f"gn{1001 + i}"} for i in range(nodes)],
     }
-
-
-def eventually(predicate: Callable[[], T], timeout: float = 30.0, what: str = "") -> T:
-    """Poll ``predicate`` until it returns something truthy; fail after ``timeout`` s."""
-    deadline = time.monotonic() + timeout
-    while not (result := predicate()):
-        if time.monotonic() > deadline:
-            pytest.fail(f"not true after {timeout:g} s: {what or predicate}")
-        time.sleep(0.05)
-    return result
 
 
 #: How the preflight's capacity refusals begin (twcc_spawner.preflight.checks).

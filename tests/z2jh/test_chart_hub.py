@@ -20,7 +20,6 @@ import json
 import os
 import socket
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -28,6 +27,7 @@ from typing import Any
 import pytest
 import requests
 import yaml
+from polling import eventually
 
 from twcc_spawner.catalog import load_catalog
 from twcc_spawner.simulated.emulator.cluster import DEFAULT_CLUSTER
@@ -72,15 +72,6 @@ class Kubectl:
 
     def json(self, *args: str) -> Any:
         return json.loads(self(*args, "-o", "json"))
-
-
-def eventually(predicate: Any, timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while not (result := predicate()):
-        if time.monotonic() > deadline:
-            pytest.fail(f"not true after {timeout:g} s: {what}")
-        time.sleep(0.1)
-    return result
 
 
 @pytest.fixture
