@@ -82,16 +82,23 @@ KUBECTL = Path(sys.executable).parent / "kubectl"
 
 @dataclass
 class Kubectl:
-    """Runs the real ``kubectl`` against one emulator, through its kubeconfig."""
+    """Runs the real ``kubectl`` against one emulator, through its kubeconfig.
+
+    Each test has its own discovery cache: kubectl keys ``~/.kube/cache`` by host and port,
+    so an earlier emulator on a reused port would otherwise answer this one's discovery.
+    """
 
     kubeconfig: Path
+
+    def argv(self, *args: str) -> list[str]:
+        """The command line of ``kubectl ARGS`` for this emulator."""
+        cache = self.kubeconfig.parent / "kube-cache"
+        return [str(KUBECTL), f"--kubeconfig={self.kubeconfig}", f"--cache-dir={cache}", *args]
 
     async def __call__(self, *args: str, stdin: str | None = None, check: bool = True) -> Result:
         """Run ``kubectl ARGS`` without blocking the emulator's loop; fail on a non-zero exit."""
         process = await asyncio.create_subprocess_exec(
-            str(KUBECTL),
-            f"--kubeconfig={self.kubeconfig}",
-            *args,
+            *self.argv(*args),
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,

@@ -20,7 +20,7 @@ import pytest
 from twcc_spawner.simulated.emulator import Emulator
 from twcc_spawner.simulated.emulator.exec_api import local_argv
 
-from .conftest import GPU_TOLERATION, KUBECTL, Kubectl, eventually, pod_manifest
+from .conftest import GPU_TOLERATION, Kubectl, eventually, pod_manifest
 from .test_references import create
 
 # Records where it runs, then waits: the container's own view to compare an exec with.
@@ -88,15 +88,7 @@ async def test_exec_with_a_terminal_gets_a_terminal_of_the_clients_size(
     master, slave = os.openpty()  # kubectl's own terminal, 33 rows of 101 columns
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 33, 101, 0, 0))
     client = await asyncio.create_subprocess_exec(
-        str(KUBECTL),
-        f"--kubeconfig={kubectl.kubeconfig}",
-        "exec",
-        "-it",
-        name,
-        "--",
-        "sh",
-        "-c",
-        "tty; stty size",
+        *kubectl.argv("exec", "-it", name, "--", "sh", "-c", "tty; stty size"),
         stdin=slave,
         stdout=slave,
         stderr=slave,
@@ -162,15 +154,7 @@ async def exec_in_background(kubectl: Kubectl, name: str, pid_file: str) -> tupl
     """``kubectl exec`` of a long sleep, running; its process and the sleep's pid."""
     script = 'echo $$ > "$0"; exec sleep 600'  # "$0": a path in an argument is made local
     process = await asyncio.create_subprocess_exec(
-        str(KUBECTL),
-        f"--kubeconfig={kubectl.kubeconfig}",
-        "exec",
-        name,
-        "--",
-        "sh",
-        "-c",
-        script,
-        pid_file,
+        *kubectl.argv("exec", name, "--", "sh", "-c", script, pid_file),
         stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
@@ -218,10 +202,7 @@ async def test_attach_streams_the_running_containers_output(
     script = 'while [ ! -e "$0" ]; do echo tick; sleep 0.05; done; echo bye'
     name = await running(emu, kubectl, work_pod("ticker", ["sh", "-c", script, "/data/stop"]))
     attach = await asyncio.create_subprocess_exec(
-        str(KUBECTL),
-        f"--kubeconfig={kubectl.kubeconfig}",
-        "attach",
-        name,
+        *kubectl.argv("attach", name),
         stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
@@ -317,11 +298,7 @@ async def web_pod(emu: Emulator, kubectl: Kubectl) -> str:
 async def port_forward(kubectl: Kubectl, name: str, port: int) -> tuple[Process, str]:
     """``kubectl port-forward NAME :PORT`` running, once it listens; its local URL."""
     forward = await asyncio.create_subprocess_exec(
-        str(KUBECTL),
-        f"--kubeconfig={kubectl.kubeconfig}",
-        "port-forward",
-        name,
-        f":{port}",
+        *kubectl.argv("port-forward", name, f":{port}"),
         stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,

@@ -57,10 +57,11 @@ class Kubectl:
     def __init__(self, kubeconfig: Path, binary: Path) -> None:
         self.env = {**os.environ, "KUBECONFIG": str(kubeconfig)}
         self.binary = binary
+        self.cache = kubeconfig.parent / "kube-cache"  # not another emulator's discovery
 
     def __call__(self, *args: str, stdin: str | None = None) -> str:
         result = subprocess.run(
-            [str(self.binary), *args],
+            [str(self.binary), f"--cache-dir={self.cache}", *args],
             input=stdin,
             env=self.env,
             capture_output=True,
