@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,7 @@ import pytest
 from kubernetes_asyncio.client import ApiClient
 from kubernetes_validate.utils import latest_version
 
-from twcc_spawner.bootstrap import BootstrapPolicy, apply_bootstrap, start_script
+from twcc_spawner.bootstrap import start_script
 from twcc_spawner.bootstrap.container import kubelet_escape
 from twcc_spawner.simulated.emulator.environment import expand
 
@@ -84,6 +85,9 @@ async def test_derived_image_per_release_has_no_init_container(make_spawner) -> 
     assert notebook["args"] == ["--debug"]
     assert env_of(notebook)["TWCC_SERVER_STRATEGY"] == "derived-image"
     assert "TWCC_BOOTSTRAP_DIR" not in env_of(notebook)
+    # the emptyDir still holds the ready marker
+    assert env_of(notebook)["TWCC_READY_FILE"] == "/opt/twcc/ready"
+    assert {"name": "twcc-bootstrap", "mountPath": "/opt/twcc"} in notebook["volumeMounts"]
     other = await pod_for(make_spawner, "21.11", **config)
     assert other["spec"]["initContainers"][0]["name"] == "twcc-server-env"
 
@@ -122,13 +126,14 @@ def run_script(
 ) -> subprocess.CompletedProcess[str]:
     """Call one shell function of the start script (its definitions, not its main part)."""
     definitions = start_script().split('\nsay "starting', 1)[0]
-    return subprocess.run(
-        ["sh", "-c", f'{definitions}\n{function} "$@"', "twcc-start", *args],
-        capture_output=True,
-        text=True,
-        check=False,
-        env=env,
-    )
+    with tempfile.TemporaryDirectory() as bootstrap:  # the pod's emptyDir: a failure's mark
+        return subprocess.run(
+            ["sh", "-c", f'{definitions}\n{function} "$@"', "twcc-start", *args],
+            capture_output=True,
+            text=True,
+            check=False,
+            env={**(env or os.environ), "TWCC_READY_FILE": f"{bootstrap}/ready"},
+        )
 
 
 @pytest.mark.parametrize("margin_kib, fits", [(-1024, True), (1024, False)])
@@ -192,14 +197,12 @@ def test_not_a_quantity() -> None:
     assert run_script("kib", "lots").returncode != 0
 
 
-async def test_the_pod_is_ready_only_when_the_server_answers_and_never_restarts(
+async def test_the_pod_is_ready_only_once_the_start_script_marks_it_and_never_restarts(
     make_spawner,
 ) -> None:
-    spawner = make_spawner(user_options={"release": "21.11", "gpus": 2})
-    await spawner.load_user_options()
-    policy = BootstrapPolicy(ready_path="/user/alice/api", port=8888)
-    pod = apply_bootstrap(await spawner.get_pod_manifest(), spawner.selection, policy)
-    manifest = ApiClient().sanitize_for_serialization(pod)
-    probe = manifest["spec"]["containers"][0]["readinessProbe"]
-    assert probe["httpGet"] == {"path": "/user/alice/api", "port": 8888}
-    assert manifest["spec"]["restartPolicy"] == "Never"
+    pod = await pod_for(make_spawner, "21.11")
+    notebook = pod["spec"]["containers"][0]
+    probe = notebook["readinessProbe"]
+    assert probe["exec"] == {"command": ["/bin/sh", "-c", 'test -e "$TWCC_READY_FILE"']}
+    assert env_of(notebook)["TWCC_READY_FILE"] == "/opt/twcc/ready"
+    assert pod["spec"]["restartPolicy"] == "Never"

@@ -30,7 +30,11 @@ from kubernetes_asyncio.client import ApiClient
 from twcc_spawner.catalog import load_catalog
 from twcc_spawner.quantity import parse_quantity
 from twcc_spawner.simulated.emulator import Emulator
-from twcc_spawner.simulated.emulator.twcc_images import catalog_registry, twcc_images
+from twcc_spawner.simulated.emulator.twcc_images import (
+    build_ngc_pytorch,
+    catalog_registry,
+    twcc_images,
+)
 from twcc_spawner.watchdog import container_failure
 
 TOKEN = "simulated-hub-token"
@@ -197,6 +201,56 @@ async def test_the_server_starts_and_its_kernel_is_the_images_python(
         for step in ("[1/4] GPUs", "[2/4] driver", "[3/4] /dev/shm", "[4/4] CUDA: PyTorch"):
             assert f"twcc-start: {step}" in log
         print(f"\n{release}: server answering {ready:.1f}s after the pod was created; {log}")
+
+
+def ready(emu: Emulator) -> bool:
+    conditions = stored(emu).get("status", {}).get("conditions") or []
+    return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
+
+
+async def test_the_server_starts_beside_the_cuda_check_and_is_ready_only_after_it(
+    make_spawner, hub_api, shipped_profiles: Path, tmp_path: Path
+) -> None:
+    """The CUDA check of this image waits for a file; the server answers meanwhile, yet the
+    pod is not Ready until the check has passed. The server keeps SIGINT and SIGQUIT as
+    signals (Ctrl-C in its terminals), although the start script ran it in the background."""
+    release = "22.02"
+    root = tmp_path / "gated-image"
+    go = root / "cuda-may-finish"  # in the image's root: the container sees it
+    versions = {r.release: r.pytorch for r in load_catalog(shipped_profiles).releases}
+    build_ngc_pytorch(root, versions[release])
+    torch = root / "opt" / "conda" / "simulated-site-packages" / "torch" / "__init__.py"
+    wait = f"import os as _os, time as _time\nwhile not _os.path.exists({str(go)!r}):\n"
+    torch.write_text(wait + "    _time.sleep(0.05)\n" + torch.read_text())
+    pod = await spawner_pod(make_spawner, hub_api, release)
+    image = pod["spec"]["containers"][0]["image"]
+    emulator = Emulator(
+        cluster=cluster(),
+        images=twcc_images(versions, roots={image: root}),
+        registry=catalog_registry(shipped_profiles),
+        image_pull_rate=100e9,
+    )
+    async with emulator as emu, shown_logs(emu), asyncio.timeout(DEADLINE):
+        await create(emu, pod)
+        await emu.store.wait_for(lambda: stored(emu).get("status", {}).get("phase") == "Running")
+        base = f"http://{stored(emu)['status']['podIP']}:8888{PREFIX}"
+        async with ClientSession(headers={"Authorization": f"token {TOKEN}"}) as session:
+            assert "version" in await answer(session, f"{base}api")
+            assert not ready(emu)  # the server answers, but the CUDA check has not passed
+            assert "[4/4] CUDA" not in emu.kubelet.pod_logs(stored(emu), {})
+            go.touch()
+            await emu.store.wait_for(lambda: ready(emu))
+            ignored = await run_in_kernel(
+                session,
+                base,
+                "import os\n"
+                "status = open('/proc/%d/status' % os.getppid()).read()\n"  # the server's
+                "print([l.split()[1] for l in status.splitlines() if l.startswith('SigIgn')][0])",
+            )
+        assert int(ignored, 16) & (1 << 1 | 1 << 2) == 0  # SIGINT (2), SIGQUIT (3): not ignored
+        log = emu.kubelet.pod_logs(stored(emu), {})
+        assert log.index("starting the Jupyter server") < log.index("[4/4] CUDA")
+        assert "the server answers: ready" in log
 
 
 def _first_exit(emu: Emulator, kind: str = "containerStatuses") -> dict[str, Any] | None:

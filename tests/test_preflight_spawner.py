@@ -303,7 +303,7 @@ async def test_a_capped_dev_shm_fails_the_spawn_with_the_start_scripts_reason(hu
 
     make = await hub(cluster(nodes=1))
     spawner = make(release="22.02", gpus=1, config={"modify_pod_hook": cap_shm})
-    spawner.server = Server(base_url="/user/alice/")  # the pod is ready once it answers there
+    spawner.server = Server(base_url="/user/alice/")  # as the hub sets it before a start
     error = await refusal(spawner)
     reason = (
         "/dev/shm is 64 MiB but PyTorch 22.02 / 1 GPU needs 16G (PyTorch DataLoader workers use it)"

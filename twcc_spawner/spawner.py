@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
 import jupyterhub
-from jupyterhub.utils import url_path_join
 from kubernetes_asyncio.client import V1Pod
 from kubernetes_asyncio.client.rest import ApiException
 from kubespawner import KubeSpawner
@@ -380,8 +379,6 @@ class TWCCSpawner(GpuQueueing, GpuPreflight, ImagePlacement, ApiRetry, KubeSpawn
             preflight=self.container_preflight,
             cuda_check_timeout=self.cuda_check_timeout,
             server_args=tuple(self.get_args()),
-            ready_path=url_path_join(self.server.base_url, "api") if self.server else "",
-            port=self.port,
         )
 
     def storage_policy(self) -> StoragePolicy:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import json
 import os
 import re
 import struct
@@ -349,3 +350,16 @@ async def test_port_forward_to_a_closed_port_fails_as_the_kubelet_reports_it(
 
 def _status(emu: Emulator, name: str) -> dict[str, Any]:
     return (_pod(emu, name).get("status", {}).get("containerStatuses") or [{}])[0]
+
+
+async def test_an_exec_readiness_probe_runs_in_the_container_with_its_environment(
+    emu: Emulator, kubectl: Kubectl
+) -> None:
+    probe = {"exec": {"command": ["/bin/sh", "-c", 'test -e "$MARK"']}, "periodSeconds": 1}
+    manifest = work_pod("gated", ["sleep", "60"], readinessProbe=probe)
+    manifest["spec"]["containers"][0]["env"].append({"name": "MARK", "value": "/data/ready"})
+    name = await running(emu, kubectl, manifest)
+    status = json.loads((await kubectl("get", "pod", name, "-o", "json")).stdout)["status"]
+    assert status["containerStatuses"][0]["ready"] is False
+    await kubectl("exec", name, "--", "touch", "/data/ready")  # the file the probe looks for
+    await kubectl("wait", "--for=condition=Ready", f"pod/{name}", "--timeout=10s")

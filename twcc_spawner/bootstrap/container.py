@@ -24,7 +24,7 @@ from kubernetes_asyncio.client import (
     V1Container,
     V1EmptyDirVolumeSource,
     V1EnvVar,
-    V1HTTPGetAction,
+    V1ExecAction,
     V1Pod,
     V1Probe,
     V1ResourceRequirements,
@@ -63,9 +63,6 @@ class BootstrapPolicy:
     preflight: bool = True
     cuda_check_timeout: int = 120
     server_args: Sequence[str] = ()
-    ready_path: str = ""
-    """The server's API URL path (``/user/alice/api``); the pod is Ready once it answers."""
-    port: int = 8888
     init_resources: tuple[tuple[str, str], ...] = (("cpu", "1"), ("memory", "512Mi"))
 
 
@@ -101,10 +98,16 @@ def environment(selection: Selection, policy: BootstrapPolicy) -> dict[str, str]
         "TWCC_DRIVER_DATACENTER": " ".join(driver.datacenter),
         "TWCC_CUDA_CHECK_TIMEOUT": str(policy.cuda_check_timeout),
         "TWCC_TERMINATION_LOG": TERMINATION_LOG,
+        "TWCC_READY_FILE": ready_file(policy),
     }
     if policy.strategy is Strategy.SERVER_ENV:
         env["TWCC_BOOTSTRAP_DIR"] = policy.mount_path
     return env
+
+
+def ready_file(policy: BootstrapPolicy) -> str:
+    """The marker the start script writes once the checks passed and the server answers."""
+    return f"{policy.mount_path}/ready"
 
 
 def init_container(policy: BootstrapPolicy, main: V1Container) -> V1Container:
@@ -128,25 +131,26 @@ def apply_bootstrap(pod: V1Pod, selection: Selection, policy: BootstrapPolicy) -
     container.args = list(policy.server_args) or None
     container.termination_message_path = TERMINATION_LOG
     container.termination_message_policy = "FallbackToLogsOnError"
-    # Ready only once the server answers, so the spawn waits through the start
-    # script's checks and a failed check ends it with its reason; never restart
-    # the container, or the reason would hide behind CrashLoopBackOff.
-    if policy.ready_path:
-        container.readiness_probe = V1Probe(
-            http_get=V1HTTPGetAction(path=policy.ready_path, port=policy.port),
-            # the kubelet's shortest period: Ready (and the spawn's end) follows the
-            # server's start within a second
-            period_seconds=1,
-            failure_threshold=3,
-        )
+    # Ready only once the start script's checks passed and the server answers (the
+    # script then writes the marker; the server starts while the slow checks run), so
+    # the spawn waits through the checks and a failed check ends it with its reason;
+    # never restart the container, or the reason would hide behind CrashLoopBackOff.
+    container.readiness_probe = V1Probe(
+        _exec=V1ExecAction(command=["/bin/sh", "-c", 'test -e "$TWCC_READY_FILE"']),
+        # the kubelet's shortest period: Ready (and the spawn's end) follows the
+        # marker within a second
+        period_seconds=1,
+        failure_threshold=3,
+    )
     pod.spec.restart_policy = "Never"
     env = [V1EnvVar(name=k, value=v) for k, v in environment(selection, policy).items()]
     container.env = replace_by_name(container.env, env)
+    # the emptyDir holds the ready marker, and with server-env the server's copy
+    volume = V1Volume(name=VOLUME, empty_dir=V1EmptyDirVolumeSource())
+    pod.spec.volumes = replace_by_name(pod.spec.volumes, [volume])
+    mount = V1VolumeMount(name=VOLUME, mount_path=policy.mount_path)
+    container.volume_mounts = replace_by_name(container.volume_mounts, [mount])
     if policy.strategy is Strategy.SERVER_ENV:
-        volume = V1Volume(name=VOLUME, empty_dir=V1EmptyDirVolumeSource())
-        pod.spec.volumes = replace_by_name(pod.spec.volumes, [volume])
-        mount = V1VolumeMount(name=VOLUME, mount_path=policy.mount_path)
-        container.volume_mounts = replace_by_name(container.volume_mounts, [mount])
         pod.spec.init_containers = replace_by_name(
             pod.spec.init_containers, [init_container(policy, container)]
         )

@@ -16,9 +16,14 @@
 #   TWCC_PREFLIGHT          1 to check GPUs, driver, /dev/shm and CUDA first; 0 to skip.
 #   TWCC_GPUS TWCC_DRIVER_MINIMUM TWCC_DRIVER_DATACENTER TWCC_SHM_SIZE
 #   TWCC_CUDA_CHECK_TIMEOUT TWCC_SELECTION TWCC_RELEASE TWCC_TERMINATION_LOG HOME
+#   TWCC_READY_FILE         written once the checks passed and the server answers; the
+#                           container's readiness probe waits for it.
 #
-# A failed step prints why, writes the same single line to $TWCC_TERMINATION_LOG (the
-# container's terminationMessagePath) and exits 1; the spawner shows that line.
+# The quick checks (GPUs, driver, /dev/shm) run first. Then the server starts while the
+# slow ones (CUDA, the kernel) run beside it, so their seconds overlap its start-up; the
+# pod becomes Ready only when both are done. A failed step prints why, writes the same
+# single line to $TWCC_TERMINATION_LOG (the container's terminationMessagePath), stops
+# the server and exits 1; the spawner shows that line.
 
 started=$(date +%s)
 
@@ -26,11 +31,17 @@ say() {
     printf 'twcc-start: %s\n' "$*"
 }
 
+# Made once a step failed (mkdir is atomic), beside the ready marker in the pod's own
+# emptyDir: the first failure's reason is the one reported.
+failed="${TWCC_READY_FILE:-${TMPDIR:-/tmp}/twcc-start.$$}.failed"
+
 fail() {
-    # a running CUDA check must not overwrite this reason with its own
     [ -n "${cuda_pid:-}" ] && kill "$cuda_pid" 2> /dev/null
     say "FAILED: $*"
-    printf '%s\n' "$*" > "${TWCC_TERMINATION_LOG:-/dev/termination-log}" 2>/dev/null
+    if mkdir "$failed" 2> /dev/null; then
+        printf '%s\n' "$*" > "${TWCC_TERMINATION_LOG:-/dev/termination-log}" 2>/dev/null
+    fi
+    [ -n "${server_pid:-}" ] && kill -TERM "$server_pid" 2> /dev/null
     exit 1
 }
 
@@ -154,17 +165,28 @@ write_kernelspec() {
     say "kernel: $TWCC_IMAGE_PYTHON -m ipykernel_launcher (kernelspec $kernel_dir)"
 }
 
-# prepare_server_env: check the copied server environment and write the kernelspec.
+# prepare_server_env: check the copied server environment; the kernel is set up later.
 prepare_server_env() {
     env_dir="$TWCC_BOOTSTRAP_DIR/server-env"
     python="$env_dir/bin/python3"
-    version=$("$python" -c 'import jupyterhub, jupyterlab; print(jupyterhub.__version__)' 2>&1) ||
-        fail "The server environment in $env_dir does not run in this image: $(last_line "$version")"
+    # the interpreter alone (no site, no imports): does it run on this image's glibc?
+    problem=$("$python" -I -S -c '' 2>&1) ||
+        fail "The server environment in $env_dir does not run in this image: $(last_line "$problem")"
+    version=$(sed -n 's/^ *"jupyterhub": *"\([^"]*\)".*/\1/p' "$env_dir/twcc-server-env.json" 2> /dev/null)
+    [ -n "$version" ] ||
+        fail "The server environment in $env_dir has no twcc-server-env.json naming its JupyterHub: rebuild its image with images/server-env/build.sh"
     if [ "${version%%.*}" != "${TWCC_HUB_VERSION%%.*}" ]; then
         fail "The server environment has JupyterHub $version but the hub runs $TWCC_HUB_VERSION: use a server-env image built for JupyterHub ${TWCC_HUB_VERSION%%.*}"
     fi
     say "server: JupyterHub $version from $env_dir"
+    JUPYTER_PATH="$TWCC_BOOTSTRAP_DIR/share/jupyter${JUPYTER_PATH:+:$JUPYTER_PATH}"
+    export JUPYTER_PATH
+}
 
+# prepare_kernel: the "python3" kernel runs the image's Python, with the server
+# environment's ipykernel if the image has none. Read by the server on demand, so it
+# is written while the server starts.
+prepare_kernel() {
     kernel_path=""
     if ! "$TWCC_IMAGE_PYTHON" -c 'import ipykernel' > /dev/null 2>&1; then
         image_version=$("$TWCC_IMAGE_PYTHON" -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>&1) ||
@@ -175,36 +197,72 @@ prepare_server_env() {
         say "kernel: the image has no ipykernel; using the server environment's for Python $image_version"
     fi
     write_kernelspec "$kernel_path"
+}
 
-    JUPYTER_PATH="$TWCC_BOOTSTRAP_DIR/share/jupyter${JUPYTER_PATH:+:$JUPYTER_PATH}"
-    export JUPYTER_PATH
+# wait_answer: until the server answers on its URL (JUPYTERHUB_SERVICE_URL + api), as the
+# hub will ask it; fails if the server has exited meanwhile.
+wait_answer() {
+    "$TWCC_IMAGE_PYTHON" -c '
+import os, sys, time
+try:
+    from urllib.request import urlopen
+    from urllib.error import HTTPError
+    from urllib.parse import urlsplit
+except ImportError:
+    sys.exit("no urllib")
+url = urlsplit(os.environ.get("JUPYTERHUB_SERVICE_URL") or "http://127.0.0.1:8888/")
+host = url.hostname if url.hostname not in (None, "", "*", "::") else "127.0.0.1"
+target = "http://%s:%d%sapi" % (host, url.port or 8888, url.path.rstrip("/") + "/")
+while True:
+    try:
+        urlopen(target, timeout=1).close()
+        break
+    except HTTPError as error:
+        if error.code < 500:
+            break
+    except Exception:
+        pass
+    try:
+        os.kill(int(sys.argv[1]), 0)
+    except OSError:
+        sys.exit(1)
+    time.sleep(0.05)
+' "$server_pid"
+}
+
+# set_up_and_gate: beside the starting server, the slow checks and the kernel; then
+# wait for the server's answer and mark the container ready.
+set_up_and_gate() {
+    cuda_pid=""
+    if [ "${TWCC_PREFLIGHT:-1}" = 1 ]; then
+        cuda_log="${TMPDIR:-/tmp}/twcc-cuda-check.$$"
+        check_cuda > "$cuda_log" 2>&1 &
+        cuda_pid=$!
+    fi
+    [ "$TWCC_SERVER_STRATEGY" = server-env ] && prepare_kernel
+    if [ -n "$cuda_pid" ]; then
+        wait "$cuda_pid"
+        cuda_status=$?
+        cuda_pid=""
+        cat "$cuda_log"
+        rm -f "$cuda_log"
+        # its failure is in the termination log already: stop the server
+        [ "$cuda_status" = 0 ] || { kill -TERM "$server_pid" 2> /dev/null; exit 1; }
+    fi
+    wait_answer || exit 0 # the server has exited: the main script reports it
+    : > "$TWCC_READY_FILE" || fail "cannot write the ready marker $TWCC_READY_FILE"
+    say "checks and set-up took $(($(date +%s) - started))s; the server answers: ready"
 }
 
 say "starting ${TWCC_SELECTION:-a server} (${JUPYTER_IMAGE:-image unknown}), strategy ${TWCC_SERVER_STRATEGY:-unset}"
 
-cuda_pid=""
 if [ "${TWCC_PREFLIGHT:-1}" = 1 ]; then
     check_gpus
     check_driver
     check_shm
-    # The CUDA check (importing the image's torch) takes seconds: it runs while the
-    # server environment is checked, and the server starts only once it has passed.
-    cuda_log="${TMPDIR:-/tmp}/twcc-cuda-check.$$"
-    check_cuda > "$cuda_log" 2>&1 &
-    cuda_pid=$!
 else
     say "container checks skipped (TWCC_PREFLIGHT=${TWCC_PREFLIGHT})"
 fi
-
-# wait_cuda: the CUDA check's verdict; its failure (already in the termination log) ends the start.
-wait_cuda() {
-    [ -n "$cuda_pid" ] || return 0
-    wait "$cuda_pid"
-    cuda_status=$?
-    cat "$cuda_log"
-    rm -f "$cuda_log"
-    [ "$cuda_status" = 0 ] || exit 1
-}
 
 case ${TWCC_SERVER_STRATEGY:-} in
     server-env)
@@ -220,6 +278,7 @@ case ${TWCC_SERVER_STRATEGY:-} in
         ;;
     *) fail "Unknown TWCC_SERVER_STRATEGY '${TWCC_SERVER_STRATEGY:-}'" ;;
 esac
+[ -n "${TWCC_READY_FILE:-}" ] || fail "TWCC_READY_FILE is not set: the pod was not made by twcc-spawner"
 
 case " $* " in
     *allow_root* | *allow-root*) ;;
@@ -228,6 +287,30 @@ esac
 mkdir -p "$HOME" && cd "$HOME" || fail "cannot use $HOME as the home directory"
 [ -w "$HOME" ] ||
     fail "The home directory $HOME is not writable by uid $(id -u) (groups $(id -G | sed 's/ /, /g')): the pod's fsGroup (KubeSpawner's fs_gid) must be a group that may write it"
-wait_cuda
-say "checks and set-up took $(($(date +%s) - started))s; starting the Jupyter server"
-exec "$@"
+
+say "starting the Jupyter server beside the remaining checks"
+# A background command would inherit SIGINT and SIGQUIT ignored (POSIX, without job
+# control), and so would the server's terminals and their programs: a Python in between
+# restores them before it becomes the server.
+restore_signals='import os, signal, sys
+signal.signal(signal.SIGINT, signal.SIG_DFL)
+signal.signal(signal.SIGQUIT, signal.SIG_DFL)
+os.execvp(sys.argv[1], sys.argv[1:])'
+"$TWCC_IMAGE_PYTHON" -S -c "$restore_signals" "$@" &
+server_pid=$!
+stopping=""
+# The shell stays the container's first process: it passes the kubelet's stop on.
+trap 'stopping=1; kill -TERM "$server_pid" 2> /dev/null' TERM INT HUP
+set_up_and_gate &
+gate_pid=$!
+while :; do
+    wait "$server_pid"
+    status=$?
+    kill -0 "$server_pid" 2> /dev/null || break # else a signal interrupted the wait
+done
+kill "$gate_pid" 2> /dev/null
+[ -d "$failed" ] && exit 1
+if [ -z "$stopping" ] && [ ! -e "$TWCC_READY_FILE" ]; then
+    fail "The Jupyter server exited with status $status before it answered (its log is above)"
+fi
+exit "$status"

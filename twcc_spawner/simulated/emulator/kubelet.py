@@ -15,10 +15,10 @@ Deviations from a real kubelet: only the first container runs (others are report
 running and ready without a process); a container without a ``command`` runs its
 ``args``, as if its image's entrypoint ran its arguments (as NGC's
 ``nvidia_entrypoint.sh`` does; KubeSpawner puts its ``cmd`` in ``args``); probes other
-than an httpGet readinessProbe are ignored, and that one is polled quickly rather than
-every ``periodSeconds``; a reference that is missing is re-checked every fraction of a
-second. A pod removed from the store without a graceful deletion (as when its node is
-lost) has its processes killed at once.
+than an httpGet or exec readinessProbe are ignored, and that one is polled quickly rather
+than every ``periodSeconds`` until it first passes; a reference that is missing is
+re-checked every fraction of a second. A pod removed from the store without a graceful
+deletion (as when its node is lost) has its processes killed at once.
 
 Images map to local roots (:mod:`.images`; by default the TWCC stand-ins of
 :mod:`.twcc_images`): container paths under a root, a volume mount or the
@@ -589,7 +589,7 @@ class Kubelet(Controller):
             record_event(self.store, pod, "Warning", "Failed", f"Error: {exc}", COMPONENT)
             return _Exit(128, "StartError", str(exc))
         image_id = image_store.digest_name(container.get("image", ""))
-        probe = container.get("readinessProbe", {}).get("httpGet") if kind == MAIN else None
+        probe = _readiness_probe(container) if kind == MAIN else None
         self._write_status(
             runtime,
             lambda p: self._running(
@@ -751,19 +751,27 @@ class Kubelet(Controller):
         self.store.update("pods", pod)
 
     async def _probe_readiness(self, runtime: _Runtime, container: Obj, probe: Obj) -> None:
-        port = probe.get("port")
-        if isinstance(port, str) and not port.isdigit():
-            named = {p.get("name"): p["containerPort"] for p in container.get("ports", [])}
-            port = named.get(port)
-        host = probe.get("host") or runtime.ip
-        url = f"{probe.get('scheme', 'HTTP').lower()}://{host}:{port}{probe.get('path', '/')}"
-        timeout = aiohttp.ClientTimeout(total=probe.get("timeoutSeconds", 1))
-        async with aiohttp.ClientSession(timeout=timeout) as session:
-            while runtime.process and runtime.process.returncode is None:
-                with contextlib.suppress(aiohttp.ClientError, TimeoutError):
+        """Run ``probe`` until it first passes while the container runs; then mark it Ready."""
+        timeout = probe.get("timeoutSeconds", 1)
+        async with contextlib.AsyncExitStack() as stack:
+            if "exec" in probe:
+                command = probe["exec"].get("command") or []
+
+                async def check() -> bool:
+                    return await self._exec_probe(runtime, command)
+            else:
+                session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout))
+                await stack.enter_async_context(session)
+                url = _probe_url(runtime, container, probe["httpGet"])
+
+                async def check() -> bool:
                     async with session.get(url) as response:
-                        if 200 <= response.status < 400:
-                            break
+                        return 200 <= response.status < 400
+
+            while runtime.process and runtime.process.returncode is None:
+                with contextlib.suppress(OSError, aiohttp.ClientError, TimeoutError):
+                    if await asyncio.wait_for(check(), timeout):
+                        break
                 await asyncio.sleep(_PROBE_INTERVAL)
             else:
                 return
@@ -775,6 +783,31 @@ class Kubelet(Controller):
                 _set_ready(pod, True)
 
         self._write_status(runtime, mark_ready)
+
+    @staticmethod
+    async def _exec_probe(runtime: _Runtime, command: list[str]) -> bool:
+        """Whether ``command`` exits 0 in the running container, entered as exec enters it."""
+        if runtime.running is None or runtime.process is None or not command:
+            return False
+        launch = runtime.running[1]
+        argv = [
+            *sandbox.enter(launch.plan, runtime.process.pid),
+            *(rewrite_paths(arg, launch.paths) for arg in command),
+        ]
+        process = await asyncio.create_subprocess_exec(
+            *argv,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
+            env=launch.env,
+            cwd=launch.cwd,
+        )
+        try:
+            return await process.wait() == 0
+        finally:
+            if process.returncode is None:  # timed out: the kubelet kills it
+                process.kill()
+                await process.wait()
 
     async def _until_exit_or_deletion(self, runtime: _Runtime) -> tuple[int, bool]:
         """Wait for the process to exit, or for the pod's deletion and then stop it.
@@ -827,3 +860,19 @@ class Kubelet(Controller):
             if runtime.task:
                 with contextlib.suppress(asyncio.CancelledError):
                     await runtime.task
+
+
+def _readiness_probe(container: Obj) -> Obj | None:
+    """The container's readinessProbe if the kubelet runs it (httpGet or exec)."""
+    probe = container.get("readinessProbe") or {}
+    return probe if "httpGet" in probe or "exec" in probe else None
+
+
+def _probe_url(runtime: _Runtime, container: Obj, action: Obj) -> str:
+    """The URL an httpGet probe asks, with a named port looked up in the container's ports."""
+    port = action.get("port")
+    if isinstance(port, str) and not port.isdigit():
+        named = {p.get("name"): p["containerPort"] for p in container.get("ports", [])}
+        port = named.get(port)
+    host = action.get("host") or runtime.ip
+    return f"{action.get('scheme', 'HTTP').lower()}://{host}:{port}{action.get('path', '/')}"
