@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import signal
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -251,6 +253,14 @@ async def test_the_server_starts_beside_the_cuda_check_and_is_ready_only_after_i
         log = emu.kubelet.pod_logs(stored(emu), {})
         assert log.index("starting the Jupyter server") < log.index("[4/4] CUDA")
         assert "the server answers: ready" in log
+
+        # The runtime stops a container with SIGTERM to its first process, the script:
+        # it passes the signal on, the server shuts down and its exit is the container's.
+        status = stored(emu)["status"]["containerStatuses"][0]
+        os.kill(int(status["containerID"].split("/")[2]), signal.SIGTERM)
+        terminated = await emu.store.wait_for(lambda: _first_exit(emu))
+        assert terminated["exitCode"] == 0, terminated
+        assert "received signal 15, stopping" in emu.kubelet.pod_logs(stored(emu), {})
 
 
 def _first_exit(emu: Emulator, kind: str = "containerStatuses") -> dict[str, Any] | None:

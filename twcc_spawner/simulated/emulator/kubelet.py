@@ -835,7 +835,11 @@ class Kubelet(Controller):
         grace = pod["metadata"].get("deletionGracePeriodSeconds", 30)
         message = f"Stopping container {pod['spec']['containers'][0]['name']}"
         record_event(self.store, pod, "Normal", "Killing", message, COMPONENT)
-        self._kill_group(runtime, signal.SIGTERM)
+        # as a container runtime stops one: SIGTERM to its first process only, and the
+        # others end with it (SIGKILL to the group once it exited, or after the grace)
+        if runtime.process is not None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(runtime.process.pid, signal.SIGTERM)
         try:
             await asyncio.wait_for(asyncio.shield(exited), grace)
         except TimeoutError:
