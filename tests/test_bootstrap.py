@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -206,3 +207,33 @@ async def test_the_pod_is_ready_only_once_the_start_script_marks_it_and_never_re
     assert probe["exec"] == {"command": ["/bin/sh", "-c", 'test -e "$TWCC_READY_FILE"']}
     assert env_of(notebook)["TWCC_READY_FILE"] == "/opt/twcc/ready"
     assert pod["spec"]["restartPolicy"] == "Never"
+
+
+def test_a_server_that_exits_before_it_answers_ends_the_start_with_that(tmp_path: Path) -> None:
+    """The whole script, on this machine: a derived image whose server exits at once."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    server = bin_dir / "jupyterhub-singleuser"
+    server.write_text("#!/bin/sh\necho 'cannot start' >&2\nexit 2\n")
+    server.chmod(0o755)
+    log = tmp_path / "termination-log"
+    env = {
+        "PATH": f"{bin_dir}:{os.environ['PATH']}",
+        "HOME": str(tmp_path / "home"),
+        "TWCC_SERVER_STRATEGY": "derived-image",
+        "TWCC_PREFLIGHT": "0",
+        "TWCC_IMAGE_PYTHON": sys.executable,
+        "TWCC_READY_FILE": str(tmp_path / "ready"),
+        "TWCC_TERMINATION_LOG": str(log),
+        "JUPYTERHUB_SERVICE_URL": "http://127.0.0.1:9/user/alice/",
+    }
+    result = subprocess.run(
+        ["sh", "-c", start_script(), "twcc-start"], env=env, capture_output=True, text=True
+    )
+    assert result.returncode == 1, result
+    assert "cannot start" in result.stderr
+    assert (
+        log.read_text()
+        == "The Jupyter server exited with status 2 before it answered (its log is above)\n"
+    )
+    assert not (tmp_path / "ready").exists()

@@ -200,22 +200,25 @@ prepare_kernel() {
 }
 
 # wait_answer: until the server answers on its URL (JUPYTERHUB_SERVICE_URL + api), as the
-# hub will ask it; fails if the server has exited meanwhile.
+# hub will ask it; exits 3 if the server has exited meanwhile. With the hub's internal
+# SSL it shows the server's own certificate, and only asks whether the server answers.
 wait_answer() {
     "$TWCC_IMAGE_PYTHON" -c '
-import os, sys, time
-try:
-    from urllib.request import urlopen
-    from urllib.error import HTTPError
-    from urllib.parse import urlsplit
-except ImportError:
-    sys.exit("no urllib")
+import os, ssl, sys, time
+from urllib.error import HTTPError
+from urllib.parse import urlsplit
+from urllib.request import urlopen
+
 url = urlsplit(os.environ.get("JUPYTERHUB_SERVICE_URL") or "http://127.0.0.1:8888/")
 host = url.hostname if url.hostname not in (None, "", "*", "::") else "127.0.0.1"
-target = "http://%s:%d%sapi" % (host, url.port or 8888, url.path.rstrip("/") + "/")
+path = url.path.rstrip("/") + "/api"
+target = "%s://%s:%d%s" % (url.scheme or "http", host, url.port or 8888, path)
+context = ssl._create_unverified_context()
+if os.environ.get("JUPYTERHUB_SSL_CERTFILE"):
+    context.load_cert_chain(os.environ["JUPYTERHUB_SSL_CERTFILE"], os.environ.get("JUPYTERHUB_SSL_KEYFILE"))
 while True:
     try:
-        urlopen(target, timeout=1).close()
+        urlopen(target, timeout=1, context=context).close()
         break
     except HTTPError as error:
         if error.code < 500:
@@ -225,7 +228,7 @@ while True:
     try:
         os.kill(int(sys.argv[1]), 0)
     except OSError:
-        sys.exit(1)
+        sys.exit(3)
     time.sleep(0.05)
 ' "$server_pid"
 }
@@ -249,7 +252,11 @@ set_up_and_gate() {
         # its failure is in the termination log already: stop the server
         [ "$cuda_status" = 0 ] || { kill -TERM "$server_pid" 2> /dev/null; exit 1; }
     fi
-    wait_answer || exit 0 # the server has exited: the main script reports it
+    wait_answer
+    answered=$?
+    [ "$answered" = 3 ] && exit 0 # the server has exited: the main script reports it
+    [ "$answered" = 0 ] ||
+        fail "The image's Python $TWCC_IMAGE_PYTHON cannot ask the server whether it answers (exit $answered)"
     : > "$TWCC_READY_FILE" || fail "cannot write the ready marker $TWCC_READY_FILE"
     say "checks and set-up took $(($(date +%s) - started))s; the server answers: ready"
 }
