@@ -324,3 +324,10 @@ def pod_terms(verdicts: Iterable[Verdict]) -> list[Term]:
     for verdict in verdicts:
         terms = and_terms(terms, verdict.terms)
     return terms
+
+
+def release_fit(cluster: Cluster, request: Request) -> tuple[list[Verdict], Placement]:
+    """The driver and architecture verdicts of the request's release, and the placement
+    their terms leave (where the release's pods may go): the form's shared first step."""
+    found = run_checks(cluster, request, (check_driver, check_architecture))
+    return found, request.placement.narrowed(pod_terms(found))

@@ -15,7 +15,7 @@ from ..catalog import Release
 from ..i18n import translate
 from ..profiles import ImageNote, no_image_note
 from ..selection import Selection
-from .checks import Cluster, Request, check_architecture, check_driver, pod_terms, run_checks
+from .checks import Cluster, Request, release_fit
 from .cluster_state import ClusterState
 from .image_locality import locality, preferred_nodes, pull_rate, running_pull
 
@@ -93,10 +93,10 @@ class ImagePlacement(Configurable):
 
         def note(release: Release) -> str | None:
             request = request_for(Selection(release, sizes[0]))
-            found = run_checks(cluster, request, (check_driver, check_architecture))
+            found, placement = release_fit(cluster, request)
             if not found[-1].ok:
                 return None
-            eligible = cluster.state.eligible(request.placement.narrowed(pod_terms(found)))
+            eligible = cluster.state.eligible(placement)
             ref = request.selection.image_ref(self_.image_registry)
             where = locality(cluster.state, eligible, request.wanted, ref)
             if not where.fitting:

@@ -27,11 +27,10 @@ from .checks import (
     Cluster,
     Request,
     Verdict,
-    check_architecture,
     check_capacity,
-    check_driver,
     check_quota,
     pod_terms,
+    release_fit,
     run_checks,
 )
 from .cluster_state import Placement, Reservation, usage_of
@@ -324,8 +323,7 @@ class GpuPreflight(Configurable):
             needs = (release.driver, release.architectures)
             if needs not in by_needs:
                 per_release = replace(request, selection=Selection(release, size))
-                found = run_checks(cluster, per_release, (check_driver, check_architecture))
-                placement = request.placement.narrowed(pod_terms(found))
+                found, placement = release_fit(cluster, per_release)
                 placement_id = placement_ids.setdefault(placement, len(placement_ids))
                 by_needs[needs] = found, placement, placement_id
             found, placement, placement_id = by_needs[needs]
