@@ -42,7 +42,7 @@ class Config:
     queue_lifetime: tuple[float, float] = (1.0, 4.0)
     memory_nodes: int = 5000
     memory_pods_per_node: int = 50
-    usable_rounds: int = 5
+    usable_rounds: int = 10
     half_warm_rounds: int = 30
     half_warm_rate: float = 100e6
 

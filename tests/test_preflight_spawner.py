@@ -15,6 +15,7 @@ from jupyterhub.objects import Server
 from kubernetes_asyncio.client import ApiClient
 from kubespawner import KubeSpawner
 
+import twcc_spawner.spawner
 from twcc_spawner import TWCCSpawner
 from twcc_spawner.refusal import SpawnRefusal
 from twcc_spawner.simulated.emulator import Emulator, FaultRule
@@ -320,3 +321,52 @@ async def test_a_capped_dev_shm_fails_the_spawn_with_the_start_scripts_reason(hu
         lambda: store.find("pods", "default", "jupyter-alice") is None
     )
     assert TWCCSpawner._cluster_watch.state.reservations == {}
+
+
+def fast_pulls(description: dict) -> dict:
+    """``description`` with nodes that pull a 6 GB image in 60 ms."""
+    description["defaults"]["image_pull_rate"] = 100e9
+    return description
+
+
+def ready_at_once(spawner: TWCCSpawner, pod: Any) -> Any:
+    """A container that marks itself ready (the start script's marker) and then waits."""
+    pod.spec.containers[0].command = ["sh", "-c", ': > "$TWCC_READY_FILE"; exec sleep 600']
+    pod.spec.containers[0].args = None
+    return pod
+
+
+async def test_the_start_ends_when_the_created_pod_is_ready(hub) -> None:
+    make = await hub(fast_pulls(cluster(nodes=1)))
+    spawner = make(release="22.02", gpus=1, config={"modify_pod_hook": ready_at_once})
+    spawner.server = Server(base_url="/user/alice/")
+    url = await spawner.start()
+    pod = make.emulator.store.get("pods", "default", "jupyter-alice")
+    assert spawner.pod_id == spawner.created_pod_uid == pod["metadata"]["uid"]
+    assert url == f"http://{pod['status']['podIP']}:8888"
+    assert pod["status"]["containerStatuses"][0]["ready"]
+    await spawner.stop(now=True)
+
+
+async def test_an_after_pod_created_hook_runs_to_its_end_before_the_start_ends(
+    hub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """KubeSpawner's start runs the hook after the create: it is never cut short, not even
+    when the pod is ready while the hook still runs."""
+    monkeypatch.setattr(twcc_spawner.spawner, "READY_LOOK_SECONDS", 0)  # look at every turn
+    finished: list[str] = []
+
+    async def hook(spawner: TWCCSpawner, pod: Any) -> None:
+        key = "default/jupyter-alice"
+        await eventually(lambda: spawner.is_pod_running(spawner.pod_reflector.pods.get(key)))
+        for _ in range(10):  # turns of the loop in which a look would find it ready
+            await asyncio.sleep(0)
+        finished.append(pod["metadata"]["name"])
+
+    make = await hub(fast_pulls(cluster(nodes=1)))
+    config = {"modify_pod_hook": ready_at_once, "after_pod_created_hook": hook}
+    spawner = make(release="22.02", gpus=1, config=config)
+    spawner.server = Server(base_url="/user/alice/")
+    await spawner.start()
+    assert finished == ["jupyter-alice"]
+    await spawner.stop(now=True)

@@ -50,6 +50,9 @@ def create_failure(kind: str, error: ApiException) -> SpawnRefusal:
 class ApiRetry(Configurable):
     """Retry transient API errors when creating the PVC and pod (a KubeSpawner mixin)."""
 
+    #: The uid of the pod this spawner last created (None until the API answered).
+    created_pod_uid: str | None = None
+
     _api_failing_since: dict[str, float] | None = None
 
     retry_after_max = Float(
@@ -93,10 +96,11 @@ class ApiRetry(Configurable):
         self_: Any = self
         try:
             self_.log.info("Creating pod %s", pod.metadata.name)
-            await asyncio.wait_for(
+            created = await asyncio.wait_for(
                 self_.api.create_namespaced_pod(self_.namespace, pod), request_timeout
             )
             self._api_failing_since = {}
+            self.created_pod_uid = created.metadata.uid
             return True
         except TimeoutError:
             return False

@@ -10,6 +10,7 @@ the selection becomes the pod (:mod:`.podspec`).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import time
 from collections.abc import AsyncIterator, Awaitable
@@ -61,6 +62,8 @@ from .storage import StoragePolicy, apply_storage
 from .watchdog import container_failure, unschedulable_message
 
 T = TypeVar("T")
+#: Seconds between TWCC's looks at a starting pod's readiness (a lookup in the reflector).
+READY_LOOK_SECONDS = 0.1
 
 
 def spawn_refusal(message: str, *, reason: str, status_code: int = 400) -> SpawnRefusal:
@@ -606,7 +609,45 @@ class TWCCSpawner(GpuQueueing, GpuPreflight, ImagePlacement, ApiRetry, KubeSpawn
         return self._start_future
 
     async def _start_or_fail_fast(self) -> Any:
-        return await self._unless_pod_fails(self._start())
+        return await self._unless_pod_fails(self._start_until_ready())
+
+    async def _start_until_ready(self) -> Any:
+        """KubeSpawner's start, ended at the first look that finds the created pod ready.
+
+        KubeSpawner looks at the starting pod with an exponential back-off, with up to
+        5 s between looks, so a pod that is Ready after some seconds is seen seconds
+        late. When nothing follows the pod's creation in KubeSpawner's start (no
+        internal SSL secret, no service, no ``after_pod_created_hook``), TWCC also looks
+        every :data:`READY_LOOK_SECONDS` and returns as KubeSpawner would have.
+        """
+        self.created_pod_uid = None
+        start = asyncio.ensure_future(self._start())
+        if self.internal_ssl or self.services_enabled or self.after_pod_created_hook:
+            return await start
+        ready = asyncio.ensure_future(self._until_created_pod_ready())
+        try:
+            done, _ = await asyncio.wait({start, ready}, return_when=asyncio.FIRST_COMPLETED)
+        except BaseException:
+            start.cancel()
+            ready.cancel()
+            raise
+        if start in done:
+            ready.cancel()
+            return start.result()
+        start.cancel()  # it only waits for the pod now
+        with contextlib.suppress(asyncio.CancelledError):
+            await start
+        pod = ready.result()
+        self.pod_id = pod["metadata"]["uid"]
+        return self._get_pod_url(pod)
+
+    async def _until_created_pod_ready(self) -> dict[str, Any]:
+        """The reflected pod once it is the one this start created and it is ready."""
+        while True:
+            pod, uid = self._reflected_pod(), self.created_pod_uid
+            if pod and uid and pod["metadata"]["uid"] == uid and self.is_pod_running(pod):
+                return pod
+            await asyncio.sleep(READY_LOOK_SECONDS)
 
     async def _unless_pod_fails(self, work: Awaitable[T]) -> T:
         """``work``'s result, or :meth:`_watch_start`'s refusal if the pod fails first."""
