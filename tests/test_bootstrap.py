@@ -209,8 +209,9 @@ async def test_the_pod_is_ready_only_once_the_start_script_marks_it_and_never_re
     assert pod["spec"]["restartPolicy"] == "Never"
 
 
-def test_a_server_that_exits_before_it_answers_ends_the_start_with_that(tmp_path: Path) -> None:
-    """The whole script, on this machine: a derived image whose server exits at once."""
+def run_start(tmp_path: Path, **env: str) -> tuple[subprocess.CompletedProcess[str], str]:
+    """The whole script on this machine, for a derived image whose server exits at once:
+    its result and its termination message."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     server = bin_dir / "jupyterhub-singleuser"
@@ -226,14 +227,31 @@ def test_a_server_that_exits_before_it_answers_ends_the_start_with_that(tmp_path
         "TWCC_READY_FILE": str(tmp_path / "ready"),
         "TWCC_TERMINATION_LOG": str(log),
         "JUPYTERHUB_SERVICE_URL": "http://127.0.0.1:9/user/alice/",
+        **env,
     }
     result = subprocess.run(
         ["sh", "-c", start_script(), "twcc-start"], env=env, capture_output=True, text=True
     )
+    assert not (tmp_path / "ready").exists()
+    return result, log.read_text()
+
+
+def test_a_server_that_exits_before_it_answers_ends_the_start_with_that(tmp_path: Path) -> None:
+    result, message = run_start(tmp_path)
     assert result.returncode == 1, result
     assert "cannot start" in result.stderr
-    assert (
-        log.read_text()
-        == "The Jupyter server exited with status 2 before it answered (its log is above)\n"
+    assert message == (
+        "The Jupyter server exited with status 2 before it answered (its log is above)\n"
     )
-    assert not (tmp_path / "ready").exists()
+
+
+def test_an_image_without_the_configured_python_fails_before_the_server_starts(
+    tmp_path: Path,
+) -> None:
+    result, message = run_start(tmp_path, TWCC_IMAGE_PYTHON="/opt/conda/bin/python-missing")
+    assert result.returncode == 1, result
+    assert "cannot start" not in result.stderr  # the server never ran
+    assert message == (
+        "The image has no Python at /opt/conda/bin/python-missing: "
+        "set the spawner's image_python to the image's own\n"
+    )

@@ -286,6 +286,9 @@ case ${TWCC_SERVER_STRATEGY:-} in
     *) fail "Unknown TWCC_SERVER_STRATEGY '${TWCC_SERVER_STRATEGY:-}'" ;;
 esac
 [ -n "${TWCC_READY_FILE:-}" ] || fail "TWCC_READY_FILE is not set: the pod was not made by twcc-spawner"
+# it starts the server, runs the kernel and asks whether the server answers
+command -v "$TWCC_IMAGE_PYTHON" > /dev/null 2>&1 ||
+    fail "The image has no Python at $TWCC_IMAGE_PYTHON: set the spawner's image_python to the image's own"
 
 case " $* " in
     *allow_root* | *allow-root*) ;;
