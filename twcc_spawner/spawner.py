@@ -10,7 +10,6 @@ the selection becomes the pod (:mod:`.podspec`).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import copy
 import time
 from collections.abc import AsyncIterator, Awaitable
@@ -635,8 +634,7 @@ class TWCCSpawner(GpuQueueing, GpuPreflight, ImagePlacement, ApiRetry, KubeSpawn
             ready.cancel()
             return start.result()
         start.cancel()  # it only waits for the pod now
-        with contextlib.suppress(asyncio.CancelledError):
-            await start
+        await asyncio.wait({start})  # its end, without taking its cancellation for ours
         pod = ready.result()
         self.pod_id = pod["metadata"]["uid"]
         return self._get_pod_url(pod)
