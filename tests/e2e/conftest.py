@@ -18,6 +18,8 @@ from typing import Any, TypeVar
 import pytest
 import requests
 from polling import eventually
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
 
 from twcc_spawner.simulated.emulator import Emulator
 from twcc_spawner.simulated.emulator.emulator import ThreadedEmulator
@@ -144,6 +146,11 @@ class HubApi:
         self.url = url
         self.session = requests.Session()
         self.session.headers["Authorization"] = f"token {token}"
+        # A GET on a kept-alive connection the proxy closed meanwhile (node's 5 s keep-alive,
+        # e.g. across a hub restart) is reset; it is sent again, as browsers do. Answers,
+        # 5xx included, are never retried.
+        again = Retry(total=2, connect=2, read=2, status=0, allowed_methods={"GET"})
+        self.session.mount("http://", HTTPAdapter(max_retries=again))
 
     def request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
         """``path`` under ``/hub/api`` (or under the hub's URL if it starts with /user/)."""

@@ -34,6 +34,15 @@ SMALL_CLUSTER: dict[str, Any] = {
 
 GPU_TOLERATION = {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
 
+#: A container command that ignores SIGTERM (it says so once its handler is set), so its
+#: pod stays until its grace period is over.
+IGNORES_SIGTERM = [
+    "python3",
+    "-c",
+    "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN);"
+    " print('ignoring SIGTERM', flush=True); time.sleep(60)",
+]
+
 
 def pod_manifest(name: str, command: list[str] | None = None, gpus: int = 0, **spec: Any) -> dict:
     """A minimal one-shot pod; with ``gpus`` it requests them and tolerates the GPU taint."""

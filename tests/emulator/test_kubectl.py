@@ -9,7 +9,7 @@ from aiohttp import ClientSession
 
 from twcc_spawner.simulated.emulator import Emulator
 
-from .conftest import Kubectl, pod_manifest
+from .conftest import IGNORES_SIGTERM, Kubectl, eventually, pod_manifest
 
 DEPLOY = Path(__file__).parents[2] / "deploy" / "kubernetes"
 
@@ -101,9 +101,16 @@ async def test_drain_evicts_through_protobuf(emu: Emulator, kubectl: Kubectl) ->
 
 async def test_delete_wait_returns_once_the_pod_is_gone(emu: Emulator, kubectl: Kubectl) -> None:
     """kubectl 1.37 waits with a WatchList watch (sendInitialEvents) on the pod's name."""
-    await kubectl("create", "-f", "-", stdin=json.dumps(pod_manifest("w", gpus=1)))
-    await emu.store.wait_for(
-        lambda: emu.store.get("pods", "default", "w")["status"]["phase"] == "Running"
+    # it ignores SIGTERM, so it stays for its 2 s of grace: kubectl always finds it to wait for
+    pod = pod_manifest("w", IGNORES_SIGTERM, gpus=1)
+    await kubectl("create", "-f", "-", stdin=json.dumps(pod))
+    # Running, and past installing its handler (the log is written without a store write)
+    await eventually(
+        lambda: (
+            "ignoring SIGTERM"
+            in (emu.kubelet.pod_logs(emu.store.get("pods", "default", "w"), {}) or "")
+        ),
+        timeout=30,
     )
     emu.server.requests.clear()
     await kubectl("delete", "pod", "w", "--wait", "--timeout=60s")

@@ -8,7 +8,7 @@ import json
 
 from twcc_spawner.simulated.emulator import Emulator
 
-from .conftest import Kubectl, pod_manifest
+from .conftest import IGNORES_SIGTERM, Kubectl, pod_manifest
 
 
 def _yaml(obj: dict) -> str:
@@ -112,12 +112,7 @@ async def test_namespace_terminates_gracefully_and_system_ones_are_protected(
 ) -> None:
     await kubectl("create", "namespace", "lab")
     pod = pod_manifest("slow", gpus=1, terminationGracePeriodSeconds=30)
-    pod["spec"]["containers"][0]["command"] = [
-        "python3",
-        "-c",
-        "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN);"
-        " print('ignoring SIGTERM', flush=True); time.sleep(60)",
-    ]
+    pod["spec"]["containers"][0]["command"] = IGNORES_SIGTERM
     await kubectl("create", "-n", "lab", "-f", "-", stdin=_yaml(pod))
     await kubectl("create", "configmap", "cfg", "-n", "lab")
     async with asyncio.timeout(10):  # Running, and past installing its handler
