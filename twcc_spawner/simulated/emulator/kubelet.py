@@ -261,7 +261,14 @@ class Kubelet(Controller):
     def running_container(self, pod: Obj, container: str) -> RunningContainer | None:
         """How to start a process in ``container`` of ``pod``; None unless its process runs."""
         runtime = self._runtimes.get(key_of(pod))
-        if runtime is None or runtime.uid != pod["metadata"]["uid"] or runtime.running is None:
+        if runtime is None or runtime.uid != pod["metadata"]["uid"]:
+            return None
+        return self._entered(runtime, container)
+
+    @staticmethod
+    def _entered(runtime: _Runtime, container: str) -> RunningContainer | None:
+        """How to start a process in ``container`` of ``runtime``; None unless it runs."""
+        if runtime.running is None:
             return None
         name, launch = runtime.running
         process = runtime.process
@@ -758,7 +765,7 @@ class Kubelet(Controller):
                 command = probe["exec"].get("command") or []
 
                 async def check() -> bool:
-                    return await self._exec_probe(runtime, command)
+                    return await self._exec_probe(runtime, container["name"], command)
             else:
                 session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout))
                 await stack.enter_async_context(session)
@@ -784,23 +791,19 @@ class Kubelet(Controller):
 
         self._write_status(runtime, mark_ready)
 
-    @staticmethod
-    async def _exec_probe(runtime: _Runtime, command: list[str]) -> bool:
+    async def _exec_probe(self, runtime: _Runtime, container: str, command: list[str]) -> bool:
         """Whether ``command`` exits 0 in the running container, entered as exec enters it."""
-        if runtime.running is None or runtime.process is None or not command:
+        target = self._entered(runtime, container)
+        if target is None or not command:
             return False
-        launch = runtime.running[1]
-        argv = [
-            *sandbox.enter(launch.plan, runtime.process.pid),
-            *(rewrite_paths(arg, launch.paths) for arg in command),
-        ]
         process = await asyncio.create_subprocess_exec(
-            *argv,
+            *target.prefix,
+            *(rewrite_paths(arg, target.paths) for arg in command),
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.DEVNULL,
-            env=launch.env,
-            cwd=launch.cwd,
+            env=dict(target.env),
+            cwd=target.cwd,
         )
         try:
             return await process.wait() == 0
